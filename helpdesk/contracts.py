@@ -13,10 +13,12 @@ from typing import Any
 from pydantic import Field
 
 from helpdesk.domain import (
+    ActionName,
     Assignee,
     Category,
     Classification,
     DomainModel,
+    HoldReason,
     Priority,
     Role,
     SlaState,
@@ -25,11 +27,21 @@ from helpdesk.domain import (
     TicketIntake,
     TicketType,
 )
+from helpdesk.sla import SlaPolicy
 
 CLASSIFY_TICKET = "classify_ticket"
 ASSIGN_SPECIALIST = "assign_specialist"
 SEND_NOTIFICATION = "send_notification"
 PROJECT_TICKET = "project_ticket"
+
+TICKET_WORKFLOW = "TicketWorkflow"
+STATE_QUERY = "state"
+REPORT_DUPLICATE_UPDATE = "report_duplicate"
+
+
+def workflow_id_for(ticket_id: str) -> str:
+    """Return the workflow id of a ticket (`ticket-HD-4F7K2Q`)."""
+    return f"ticket-{ticket_id}"
 
 
 class ClassifyInput(DomainModel):
@@ -144,3 +156,46 @@ class ProjectionInput(DomainModel):
 
     snapshot: TicketSnapshot
     events: list[TicketEvent]
+
+
+class TicketWorkflowInput(DomainModel):
+    """What starts a ticket workflow.
+
+    `carried` is set only when a long-lived ticket continues as new: it holds
+    the state of the previous run, so the new run resumes where that stopped.
+    """
+
+    ticket_id: str
+    intake: TicketIntake
+    registered_at: datetime
+    policy: SlaPolicy
+    carried: dict[str, Any] | None = None
+
+
+class ActionRequest(DomainModel):
+    """An engineer's action on a ticket, sent to the workflow as an update.
+
+    Each action reads only its own fields: `note` (required for `diagnose`),
+    `passed` for `verify`, `reason` for `hold`, `priority` for
+    `change_priority`, `assignee` (a specialist id) for `reassign`, and `type`
+    and/or `category` for `reclassify`.
+    """
+
+    action: ActionName
+    actor: str = Field(min_length=1, max_length=200)
+    note: str | None = Field(default=None, max_length=20_000)
+    passed: bool | None = None
+    reason: HoldReason | None = None
+    priority: Priority | None = None
+    assignee: str | None = Field(default=None, max_length=64)
+    type: TicketType | None = None
+    category: Category | None = None
+
+
+class DuplicateReport(DomainModel):
+    """The same `external_ref` reported again while the ticket is open."""
+
+    external_ref: str
+    channel: str
+    title: str
+    reported_at: datetime
