@@ -161,7 +161,7 @@ class ProjectionInput(DomainModel):
 class TicketWorkflowInput(DomainModel):
     """What starts a ticket workflow.
 
-    `carried` is set only when a long-lived ticket continues as new: it holds
+    `carried` is set only when a long-lived ticket continues as new. It contains
     the state of the previous run, so the new run resumes where that stopped.
     """
 
@@ -177,8 +177,8 @@ class ActionRequest(DomainModel):
 
     Each action reads only its own fields: `note` (required for `diagnose`),
     `passed` for `verify`, `reason` for `hold`, `priority` for
-    `change_priority`, `assignee` (a specialist id) for `reassign`, and `type`
-    and/or `category` for `reclassify`.
+    `change_priority`, `assignee` (a specialist id) for `reassign`, and any of
+    `type`, `category` and `priority` for `reclassify`.
     """
 
     action: ActionName
