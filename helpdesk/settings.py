@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     roster_file: Path | None = Field(
         default=None, description="specialist roster YAML seeded at start; the built-in roster when unset"
     )
+    routing_file: Path | None = Field(
+        default=None, description="category-to-role routing YAML; the built-in routing when unset"
+    )
     notification_channel: str = Field(default="log", description="log or webhook")
     webhook_url: str | None = None
     webhook_secret: str | None = Field(default=None, repr=False)

@@ -1,0 +1,83 @@
+"""Every SQL statement of the service.
+
+Functions take an `AsyncSession` and never commit: the caller owns the
+transaction, usually with `async with sessions.begin() as session:`.
+"""
+
+from helpdesk.db.repository.notifications import (
+    NotificationAttemptRecord,
+    NotificationRecord,
+    get_notification,
+    list_notifications,
+    mark_undeliverable,
+    record_attempt,
+    register_notification,
+)
+from helpdesk.db.repository.specialists import (
+    get_assignment_decision,
+    get_specialist,
+    insert_missing_specialists,
+    list_specialists,
+    list_specialists_with_role,
+    lock_routing_cursor,
+    open_ticket_counts,
+    record_assignment_decision,
+    set_routing_cursor,
+    upsert_specialist,
+)
+from helpdesk.db.repository.tickets import (
+    UNASSIGNED,
+    InvalidCursor,
+    ProjectionOutcome,
+    TicketFilters,
+    TicketRecord,
+    append_events,
+    claim_external_ref,
+    decode_cursor,
+    encode_cursor,
+    get_history,
+    get_ticket,
+    list_tickets,
+    next_deadline,
+    ping,
+    project_ticket,
+    release_external_ref,
+    upsert_ticket,
+)
+
+__all__ = [
+    "UNASSIGNED",
+    "InvalidCursor",
+    "NotificationAttemptRecord",
+    "NotificationRecord",
+    "ProjectionOutcome",
+    "TicketFilters",
+    "TicketRecord",
+    "append_events",
+    "claim_external_ref",
+    "decode_cursor",
+    "encode_cursor",
+    "get_assignment_decision",
+    "get_history",
+    "get_notification",
+    "get_specialist",
+    "get_ticket",
+    "insert_missing_specialists",
+    "list_notifications",
+    "list_specialists",
+    "list_specialists_with_role",
+    "list_tickets",
+    "lock_routing_cursor",
+    "mark_undeliverable",
+    "next_deadline",
+    "open_ticket_counts",
+    "ping",
+    "project_ticket",
+    "record_assignment_decision",
+    "record_attempt",
+    "register_notification",
+    "release_external_ref",
+    "set_routing_cursor",
+    "upsert_specialist",
+    "upsert_ticket",
+]
