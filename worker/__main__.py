@@ -1,0 +1,19 @@
+"""`python -m worker`: run the ticket worker with settings from HELPDESK_*."""
+
+from __future__ import annotations
+
+import asyncio
+
+from helpdesk.logging import configure_logging
+from helpdesk.settings import Settings
+from worker.main import run_worker
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging(settings)
+    asyncio.run(run_worker(settings))
+
+
+if __name__ == "__main__":
+    main()
