@@ -51,6 +51,17 @@ def format_duration(value: timedelta) -> str:
     return "".join(out)
 
 
+def _duration_input(value: object) -> object:
+    """Parse compact text such as `15m`; leave the rest to pydantic.
+
+    Pydantic serialises a timedelta as ISO 8601 text (`PT15M`), which is how
+    a policy travels inside a workflow input, so that form must load back.
+    """
+    if isinstance(value, str) and not value.strip().upper().startswith("P"):
+        return parse_duration(value)
+    return value
+
+
 class _PolicyModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -62,7 +73,7 @@ class PriorityTargets(_PolicyModel):
     @field_validator("first_response", "resolution", mode="before")
     @classmethod
     def _parse(cls, value: object) -> object:
-        return parse_duration(value) if isinstance(value, str) else value
+        return _duration_input(value)
 
     @model_validator(mode="after")
     def _first_response_within_resolution(self) -> PriorityTargets:
@@ -93,7 +104,7 @@ class EscalationStep(_PolicyModel):
     def _parse(cls, value: object) -> object:
         if value in ("0", "0s", "0m", 0):
             return timedelta(0)
-        return parse_duration(value) if isinstance(value, str) else value
+        return _duration_input(value)
 
 
 def _default_ladder() -> list[EscalationStep]:
@@ -126,7 +137,7 @@ class EscalationPolicy(_PolicyModel):
     @field_validator("p1_unacknowledged_after", "repeat_every", mode="before")
     @classmethod
     def _parse(cls, value: object) -> object:
-        return parse_duration(value) if isinstance(value, str) else value
+        return _duration_input(value)
 
 
 class SlaPolicy(_PolicyModel):
@@ -139,7 +150,7 @@ class SlaPolicy(_PolicyModel):
     @field_validator("reopen_window", mode="before")
     @classmethod
     def _parse(cls, value: object) -> object:
-        return parse_duration(value) if isinstance(value, str) else value
+        return _duration_input(value)
 
     @field_validator("warning_thresholds")
     @classmethod
