@@ -149,7 +149,9 @@ class AssignmentActivities:
         chosen = choose_specialist(
             candidates, loads, category=request.category, cursor=cursor
         )
-        result = _result(role, chosen, candidates, loads)
+        result = _result(
+            role, chosen, candidates, loads, excluded=len(on_shift) - len(candidates)
+        )
 
         if chosen is not None:
             await repository.set_routing_cursor(session, role, chosen.id)
@@ -171,12 +173,18 @@ def _result(
     chosen: SpecialistModel | None,
     candidates: Sequence[SpecialistModel],
     loads: dict[str, int],
+    *,
+    excluded: int,
 ) -> AssignResult:
     if chosen is None:
         if candidates:
             reason = (
                 f"all {len(candidates)} on-shift {role.value} specialists are at "
                 "their max_open_tickets"
+            )
+        elif excluded:
+            reason = (
+                f"no on-shift {role.value} specialist besides the {excluded} excluded"
             )
         else:
             reason = f"no {role.value} specialist is on shift"

@@ -131,7 +131,7 @@ async def open_ticket_counts(
     if excluding_ticket is not None:
         query = query.where(TicketRow.id != excluding_ticket)
     result = await session.execute(query)
-    return {assignee_id: count for assignee_id, count in result.tuples() if assignee_id}
+    return {assignee_id: count for assignee_id, count in result if assignee_id}
 
 
 async def lock_routing_cursor(session: AsyncSession, role: Role) -> str | None:
