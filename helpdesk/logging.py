@@ -228,8 +228,10 @@ def configure_logging(
         library_logger = logging.getLogger(name)
         library_logger.handlers.clear()
         library_logger.propagate = True
-    # Chatty at INFO: one line per HTTP request to the Temporal frontend.
-    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
+    # Chatty at INFO: httpx logs every request, alembic every migration
+    # step (helpdesk.db logs one db.migrated line instead).
+    for chatty in ("httpx", "alembic"):
+        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
 
     # The ids go into fields, so temporalio need not append them to messages.
     workflow.logger.workflow_info_on_message = False

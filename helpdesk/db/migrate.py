@@ -14,10 +14,12 @@ import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import structlog
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from sqlalchemy import pool, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
 from helpdesk.db.engine import create_engine, sqlite_file
 
@@ -30,6 +32,8 @@ except ImportError:  # pragma: no cover - not on Linux or macOS
 _PG_MIGRATION_LOCK = 0x68656C70
 
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+log = structlog.get_logger("helpdesk.db")
 
 
 def alembic_config() -> Config:
@@ -49,19 +53,28 @@ async def upgrade_database(url: str, revision: str = "head") -> None:
                     text("SELECT pg_advisory_xact_lock(:key)"),
                     {"key": _PG_MIGRATION_LOCK},
                 )
-            await connection.run_sync(_upgrade, revision)
+            before, after = await connection.run_sync(_upgrade, revision)
             await connection.commit()
     finally:
         await engine.dispose()
+    log.info(
+        "db.migrated" if before != after else "db.up_to_date",
+        database=make_url(url).render_as_string(hide_password=True),
+        from_revision=before,
+        revision=after,
+    )
 
 
 migrate = upgrade_database
 
 
-def _upgrade(connection: Connection, revision: str) -> None:
+def _upgrade(connection: Connection, revision: str) -> tuple[str | None, str | None]:
+    """Upgrade on an open connection; return the revisions before and after."""
+    before = MigrationContext.configure(connection).get_current_revision()
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
+    return before, MigrationContext.configure(connection).get_current_revision()
 
 
 @contextlib.asynccontextmanager

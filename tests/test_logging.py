@@ -1,0 +1,228 @@
+"""Structured logging: formats, redaction, Temporal context and replay."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+import structlog
+from temporalio import activity, workflow
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.worker import Replayer, Worker
+
+from helpdesk.logging import REDACTED, configure_logging, ticket_id_from_workflow_id
+from helpdesk.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    structlog.reset_defaults()
+
+
+def json_lines(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line]
+
+
+def test_json_lines_carry_event_and_fields() -> None:
+    stream = io.StringIO()
+    configure_logging(Settings(), log_format="json", stream=stream)
+
+    structlog.get_logger("helpdesk.test").info("ticket.sla.breached", priority="P1")
+    [line] = json_lines(stream)
+
+    assert line["event"] == "ticket.sla.breached"
+    assert line["priority"] == "P1"
+    assert line["level"] == "info"
+    assert line["logger"] == "helpdesk.test"
+    assert str(line["timestamp"]).endswith("Z")
+
+
+def test_secrets_are_redacted_at_any_depth() -> None:
+    stream = io.StringIO()
+    configure_logging(Settings(), log_format="json", stream=stream)
+
+    structlog.get_logger().info(
+        "webhook.configured",
+        webhook_secret="hunter2",
+        headers={"Authorization": "Bearer abc", "X-Helpdesk-Signature": "sha256=ff"},
+        attempts=[{"api_token": "t0k"}],
+        database="postgresql+asyncpg://helpdesk:pa55@db.internal/helpdesk",
+        password="pa55",
+    )
+    [line] = json_lines(stream)
+    raw = stream.getvalue()
+
+    assert line["webhook_secret"] == REDACTED
+    assert line["password"] == REDACTED
+    assert line["headers"] == {
+        "Authorization": REDACTED,
+        "X-Helpdesk-Signature": REDACTED,
+    }
+    assert line["attempts"] == [{"api_token": REDACTED}]
+    assert (
+        line["database"]
+        == f"postgresql+asyncpg://helpdesk:{REDACTED}@db.internal/helpdesk"
+    )
+    for secret in ("hunter2", "Bearer abc", "sha256=ff", "t0k", "pa55"):
+        assert secret not in raw
+
+
+def test_stdlib_loggers_are_structured_and_redacted() -> None:
+    stream = io.StringIO()
+    configure_logging(Settings(), log_format="json", stream=stream)
+
+    logging.getLogger("uvicorn.error").warning(
+        "Started server process %s", 42, extra={"token": "abc"}
+    )
+    [line] = json_lines(stream)
+
+    assert line["event"] == "Started server process 42"
+    assert line["logger"] == "uvicorn.error"
+    assert line["level"] == "warning"
+    assert line["token"] == REDACTED
+
+
+def test_level_filters_debug() -> None:
+    stream = io.StringIO()
+    configure_logging(Settings(), log_format="json", level="WARNING", stream=stream)
+
+    structlog.get_logger().info("ticket.projected")
+    logging.getLogger("alembic").info("Running upgrade")
+    structlog.get_logger().warning("ticket.notification.failed")
+
+    assert [line["event"] for line in json_lines(stream)] == [
+        "ticket.notification.failed"
+    ]
+
+
+def test_auto_format_is_json_off_a_terminal() -> None:
+    stream = io.StringIO()
+    configure_logging(Settings(), log_format="auto", stream=stream)
+
+    structlog.get_logger().info("worker.started")
+
+    assert json_lines(stream)[0]["event"] == "worker.started"
+
+
+def test_auto_format_is_console_on_a_terminal() -> None:
+    leader, follower = os.openpty()
+    with os.fdopen(follower, "w") as terminal:
+        configure_logging(Settings(), log_format="auto", stream=terminal)
+        structlog.get_logger().info("worker.started", task_queue="tickets")
+        terminal.flush()
+        output = os.read(leader, 4096).decode()
+    os.close(leader)
+
+    assert "worker.started" in output
+    assert "task_queue" in output
+    assert not output.lstrip().startswith("{")
+
+
+def test_console_format_when_forced() -> None:
+    stream = io.StringIO()
+    configure_logging(Settings(), log_format="console", stream=stream)
+
+    structlog.get_logger().info("worker.started", task_queue="tickets")
+
+    assert "worker.started" in stream.getvalue()
+    assert "task_queue=tickets" in stream.getvalue()
+
+
+def test_invalid_format_is_rejected() -> None:
+    with pytest.raises(ValueError, match="invalid log format 'xml'"):
+        configure_logging(Settings(), log_format="xml", stream=io.StringIO())
+
+
+def test_ticket_id_from_workflow_id() -> None:
+    assert ticket_id_from_workflow_id("ticket-HD-4F7K2Q") == "HD-4F7K2Q"
+    assert ticket_id_from_workflow_id("sla-report") is None
+
+
+async def test_activity_logs_carry_ticket_and_activity() -> None:
+    stream = io.StringIO()
+    configure_logging(Settings(), log_format="json", stream=stream)
+
+    @activity.defn(name="send_notification")
+    async def send() -> None:
+        structlog.get_logger().info("ticket.notification.sent")
+        activity.logger.info("ticket.notification.stdlib")
+
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info, workflow_id="ticket-HD-4F7K2Q", activity_type="send_notification"
+    )
+    await env.run(send)
+    lines = json_lines(stream)
+
+    assert [line["event"] for line in lines] == [
+        "ticket.notification.sent",
+        "ticket.notification.stdlib",
+    ]
+    for line in lines:
+        assert line["ticket_id"] == "HD-4F7K2Q"
+        assert line["workflow_id"] == "ticket-HD-4F7K2Q"
+        assert line["activity"] == "send_notification"
+        assert "temporal_activity" not in line
+
+
+@workflow.defn(sandboxed=False)
+class LoggingProbe:
+    @workflow.run
+    async def run(self) -> None:
+        structlog.get_logger().info("ticket.probe.started")
+        workflow.logger.info("ticket.probe.stdlib")
+        await workflow.sleep(timedelta(minutes=5))
+        structlog.get_logger().info("ticket.probe.finished")
+
+
+async def test_workflow_logs_skip_replay(
+    time_env: WorkflowEnvironment, unique_task_queue: str
+) -> None:
+    stream = io.StringIO()
+    configure_logging(Settings(), log_format="json", stream=stream)
+
+    async with Worker(
+        time_env.client, task_queue=unique_task_queue, workflows=[LoggingProbe]
+    ):
+        handle = await time_env.client.start_workflow(
+            LoggingProbe.run, id="ticket-HD-L0GPRB", task_queue=unique_task_queue
+        )
+        await handle.result()
+    live = [
+        line for line in json_lines(stream) if str(line["event"]).startswith("ticket.")
+    ]
+    history = await handle.fetch_history()
+
+    stream.truncate(0)
+    stream.seek(0)
+    await Replayer(
+        workflows=[LoggingProbe], data_converter=pydantic_data_converter
+    ).replay_workflow(history)
+    replayed = [
+        line for line in json_lines(stream) if str(line["event"]).startswith("ticket.")
+    ]
+
+    assert [line["event"] for line in live] == [
+        "ticket.probe.started",
+        "ticket.probe.stdlib",
+        "ticket.probe.finished",
+    ]
+    for line in live:
+        assert line["ticket_id"] == "HD-L0GPRB"
+        assert line["workflow_id"] == "ticket-HD-L0GPRB"
+    assert replayed == []
