@@ -1,8 +1,8 @@
-"""The `send_notification` activity: deliver one notification at most once.
+"""The `send_notification` activity: deliver a notification once per id.
 
-The workflow decides who hears about what and when; this activity resolves
-the recipients, hands the message to the configured channel and records
-every attempt.
+The workflow decides who gets which notification and when. This activity
+resolves the recipients, passes the message to the configured channel and
+records every attempt.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class NotificationActivities:
     async def send_notification(
         self, request: NotificationRequest
     ) -> NotificationResult:
-        """Send a notification, at most once per `notification_id`.
+        """Send a notification unless its `notification_id` is recorded as sent.
 
         The recipient is a specialist id (sent whatever the shift) or
         `role:<role>` (everyone on shift with that role). If the

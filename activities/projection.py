@@ -22,11 +22,11 @@ class ProjectionActivities:
     async def project_ticket(self, projection: ProjectionInput) -> None:
         """Write the snapshot and new events of a ticket in one transaction.
 
-        Idempotent: events are inserted only if their (ticket_id, seq) is not
-        stored yet, and the ticket row changes only if the snapshot's
-        `last_seq` is not older than the stored one, so a retry or a late
-        duplicate never duplicates history or rolls the row back. A closed
-        ticket releases its external reference.
+        Idempotent: an event is inserted only if its (ticket_id, seq) is not
+        stored yet. The ticket row changes only if the snapshot's `last_seq`
+        is not older than the stored one. So a retry or a late duplicate
+        neither duplicates history nor rolls the row back. A closed ticket
+        releases its external reference.
 
         Recommended call options: start_to_close_timeout=15s, retry with
         initial_interval=500ms, backoff_coefficient=2, maximum_interval=10s

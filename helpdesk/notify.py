@@ -128,9 +128,9 @@ class WebhookChannel:
 
     Headers: `X-Helpdesk-Signature: sha256=<hex HMAC-SHA256 of the raw body>`
     and `X-Helpdesk-Notification-Id`, which stays the same on every retry so
-    the receiver can drop repeats. Timeouts, connection errors, 5xx, 408,
-    425 and 429 raise a retryable DeliveryError; other statuses below 200
-    or from 300 raise a DeliveryError that is not retryable.
+    the receiver can drop repeats. Timeouts, connection errors and the
+    statuses 5xx, 408, 425 and 429 raise a retryable DeliveryError. Any
+    other status outside 2xx raises a DeliveryError that is not retryable.
     """
 
     name = "webhook"
@@ -158,8 +158,8 @@ class WebhookChannel:
             NOTIFICATION_ID_HEADER: notification.notification_id,
         }
         try:
-            # One client per notification: sends are rare, and the channel
-            # then holds no connection that a shutdown would have to close.
+            # A new client per notification, because sends are rare and the
+            # channel then keeps no connection open for a shutdown to close.
             async with httpx.AsyncClient(timeout=self._timeout) as client:
                 response = await client.post(self.url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
@@ -176,7 +176,7 @@ class WebhookChannel:
             return Delivery(http_status=status)
         retryable = status >= 500 or status in RETRYABLE_CLIENT_STATUSES
         raise DeliveryError(
-            f"webhook answered HTTP {status}: {response.text[:200]}",
+            f"webhook returned HTTP {status}: {response.text[:200]}",
             retryable=retryable,
             http_status=status,
         )

@@ -79,6 +79,7 @@ class ProbeOutput(BaseModel):
     assigned: list[AssignResult] = []
     notification: NotificationResult | None = None
     error_type: str | None = None
+    error_message: str | None = None
     error_non_retryable: bool | None = None
 
 
@@ -127,6 +128,7 @@ class ActivityProbe:
         except ActivityError as exc:
             assert isinstance(exc.cause, ApplicationError)
             output.error_type = exc.cause.type
+            output.error_message = exc.cause.message
             output.error_non_retryable = exc.cause.non_retryable
         return output
 
@@ -207,11 +209,11 @@ async def test_build_worker_runs_every_activity(
     )
 
     output = await run_probe(time_env, worker, probe, unique_task_queue)
+    assert output.error_message is None
     async with database.sessions() as session:
         history = await repository.get_history(session, "HD-BW0001")
         [sent] = await repository.list_notifications(session, "HD-BW0001")
 
-    assert output.error_type is None
     assert output.classification is not None
     assert [event.seq for event in history] == [1, 2]
     assert output.assigned[0].assignee is not None

@@ -52,7 +52,7 @@ def parse_yaml_model(
 ) -> ModelT:
     """Parse YAML text into `model`; raise ConfigFileError naming each bad line.
 
-    `what` names the file's purpose in messages ("routing file").
+    `what` names the file in messages, such as "routing file".
     """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)

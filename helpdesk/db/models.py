@@ -1,8 +1,8 @@
 """ORM models of the read model: the tables behind the queue, history,
 specialists and notifications.
 
-The workflow is the source of truth for a ticket; these tables are a
-projection of it, written by the activities and read by the API.
+The workflow is the source of truth for a ticket. These tables are a
+projection of it, which the activities write and the API reads.
 Alembic migrations in `helpdesk/migrations` create them.
 """
 

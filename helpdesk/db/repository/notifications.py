@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import func, select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from helpdesk.contracts import NotificationRequest
@@ -135,15 +135,27 @@ async def record_attempt(
 ) -> int:
     """Append a delivery attempt and set the notification's status.
 
-    Returns the attempt number, counted from 1 per notification.
+    Returns the attempt number, counted from 1 per notification. The
+    statement that numbers the attempt is also the transaction's first
+    write, so SQLite takes its write lock before anything is read.
     """
-    previous = await session.scalar(
-        select(func.count()).where(
-            NotificationAttemptRow.notification_id == notification_id
-        )
-    )
-    number = (previous or 0) + 1
     now = utcnow()
+    number = await session.scalar(
+        update(NotificationRow)
+        .where(NotificationRow.id == notification_id)
+        .values(
+            attempts=NotificationRow.attempts + 1,
+            status=status,
+            channel=channel,
+            recipients=recipients,
+            last_error=error,
+            updated_at=now,
+            sent_at=now if status == SENT else NotificationRow.sent_at,
+        )
+        .returning(NotificationRow.attempts)
+    )
+    if number is None:
+        raise LookupError(f"notification {notification_id!r} not found")
     session.add(
         NotificationAttemptRow(
             notification_id=notification_id,
@@ -156,17 +168,6 @@ async def record_attempt(
             finished_at=now,
         )
     )
-    row = await session.get(NotificationRow, notification_id)
-    if row is None:
-        raise LookupError(f"notification {notification_id!r} not found")
-    row.status = status
-    row.channel = channel
-    row.attempts = number
-    row.recipients = recipients
-    row.last_error = error
-    row.updated_at = now
-    if status == SENT:
-        row.sent_at = now
     await session.flush()
     return number
 

@@ -54,8 +54,9 @@ async def list_specialists_with_role(
 ) -> list[SpecialistModel]:
     """Return the specialists that have `role`, ordered by id.
 
-    Roles are a JSON list, so the filter runs in Python: a support roster
-    has tens of people, not thousands.
+    Roles are a JSON list, so the filter runs in Python over the whole
+    table. NOTE: that suits a roster of tens or hundreds of people. A much
+    larger one would need a specialist_roles table.
     """
     return [
         specialist

@@ -101,7 +101,7 @@ class TicketRecord(BaseModel):
 
 
 class ProjectionOutcome(BaseModel):
-    """What one projection wrote."""
+    """Counts of what one projection wrote."""
 
     ticket_updated: bool
     events_inserted: int
@@ -322,8 +322,8 @@ async def claim_external_ref(
 ) -> str | None:
     """Claim `external_ref` for `ticket_id`, unless an open ticket holds it.
 
-    Returns the id of the other ticket that already holds the reference, or
-    None when `ticket_id` holds it now (claiming twice is allowed). The
+    Returns the id of the other ticket that claimed the reference first, or
+    None when the claim is now `ticket_id`'s (claiming twice is allowed). The
     primary key on the reference makes this atomic between processes; the
     claim is durable once the caller commits.
     """
