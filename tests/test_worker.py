@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import sqlite3
 import sys
 from pathlib import Path
@@ -91,3 +92,51 @@ async def test_worker_stops_cleanly_on_signal(
     assert events[-1] == "worker.stopped"
     assert stopping["signal"] == stop_signal.name
     assert specialists == (len(load_roster().specialists),)
+
+
+async def test_worker_stops_while_waiting_for_temporal(
+    unique_task_queue: str, tmp_path: Path
+) -> None:
+    # A bound socket that never listens: connections to it are refused, so
+    # the worker keeps retrying until the signal.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as closed_port:
+        closed_port.bind(("127.0.0.1", 0))
+        port = closed_port.getsockname()[1]
+        env = {
+            **os.environ,
+            "HELPDESK_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+            "HELPDESK_TASK_QUEUE": unique_task_queue,
+            "HELPDESK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'hd.db'}",
+            "HELPDESK_LOG_FORMAT": "json",
+        }
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "worker",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert process.stderr is not None
+        lines: list[dict[str, object]] = []
+        try:
+            await asyncio.wait_for(
+                read_until(process.stderr, "worker.temporal.connect_retry", lines),
+                START_TIMEOUT_S,
+            )
+            process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(
+                read_until(process.stderr, "worker.stopped", lines), STOP_TIMEOUT_S
+            )
+            exit_code = await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+
+    events = [line["event"] for line in lines]
+
+    assert exit_code == 0
+    assert "worker.started" not in events
+    assert events[-2:] == ["worker.stopping", "worker.stopped"]

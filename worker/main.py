@@ -70,9 +70,16 @@ def build_worker(
 
 
 async def connect(
-    settings: Settings, *, timeout_s: float = CONNECT_TIMEOUT_S
-) -> Client:
-    """Connect to Temporal with the pydantic converter, retrying while it starts."""
+    settings: Settings,
+    *,
+    timeout_s: float = CONNECT_TIMEOUT_S,
+    stop: asyncio.Event | None = None,
+) -> Client | None:
+    """Connect to Temporal with the pydantic converter, retrying while it starts.
+
+    Returns None if `stop` is set while waiting to retry. Raises the
+    connection error once `timeout_s` has passed.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     delay = 0.5
@@ -85,6 +92,12 @@ async def connect(
             )
         except RuntimeError as exc:
             if loop.time() + delay > deadline:
+                log.error(
+                    "worker.temporal.connect_failed",
+                    temporal_address=settings.temporal_address,
+                    timeout_s=timeout_s,
+                    error=str(exc),
+                )
                 raise
             log.warning(
                 "worker.temporal.connect_retry",
@@ -92,8 +105,15 @@ async def connect(
                 retry_in_s=delay,
                 error=str(exc),
             )
+        if stop is None:
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+        else:
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+                return None
+            except TimeoutError:
+                pass
+        delay = min(delay * 2, 5.0)
 
 
 def _database_label(url: str) -> str:
@@ -127,29 +147,53 @@ async def run_worker(settings: Settings) -> None:
     for signum in handled:
         loop.add_signal_handler(signum, _on_signal, signum)
 
+    def stop_reason() -> str | None:
+        return received[0] if received else None
+
     engine = create_engine(settings.database_url)
     try:
         seeded = await prepare_database(settings, engine)
-        client = await connect(settings)
-        worker = build_worker(client, settings, engine=engine)
-        running = asyncio.create_task(worker.run())
-        log.info(
-            "worker.started",
-            task_queue=task_queue,
-            workflows=len(worker_workflows()),
-            specialists_seeded=len(seeded),
-        )
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if running.done():
-            # The worker failed on its own (e.g. the namespace is missing).
-            stopping.cancel()
-            running.result()
-        log.info("worker.stopping", signal=received[0] if received else None)
-        await worker.shutdown()
-        await running
+        client = await connect(settings, stop=stop)
+        if client is None or stop.is_set():
+            log.info("worker.stopping", signal=stop_reason())
+        else:
+            await _serve(
+                client, settings, engine, stop, stop_reason, seeded=len(seeded)
+            )
+    except Exception as exc:
+        log.error("worker.failed", task_queue=task_queue, error=str(exc))
+        raise
     finally:
         for signum in handled:
             loop.remove_signal_handler(signum)
         await engine.dispose()
     log.info("worker.stopped", task_queue=task_queue)
+
+
+async def _serve(
+    client: Client,
+    settings: Settings,
+    engine: AsyncEngine,
+    stop: asyncio.Event,
+    stop_reason: Callable[[], str | None],
+    *,
+    seeded: int,
+) -> None:
+    """Run the worker until `stop` is set, then shut it down gracefully."""
+    worker = build_worker(client, settings, engine=engine)
+    running = asyncio.create_task(worker.run())
+    log.info(
+        "worker.started",
+        task_queue=worker.task_queue,
+        workflows=len(worker_workflows()),
+        specialists_seeded=seeded,
+    )
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if running.done():
+        # The worker failed on its own, e.g. because the namespace is missing.
+        stopping.cancel()
+        running.result()
+    log.info("worker.stopping", signal=stop_reason())
+    await worker.shutdown()
+    await running
