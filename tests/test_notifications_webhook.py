@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 from webhook_receiver import Reply, webhook_receiver
@@ -88,13 +89,15 @@ async def test_webhook_timeout_is_retryable() -> None:
 
 
 async def test_webhook_connection_refused_is_retryable() -> None:
-    with webhook_receiver(Reply(200)) as receiver:
-        url = receiver.url
-    # The receiver has stopped, so nothing listens on its port any more.
-    with pytest.raises(DeliveryError) as caught:
-        await WebhookChannel(url, SECRET, timeout_seconds=2).send(outgoing())
+    # A bound socket that never listens, so the connection is refused.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as closed_port:
+        closed_port.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed_port.getsockname()[1]}/hook"
+        with pytest.raises(DeliveryError) as caught:
+            await WebhookChannel(url, SECRET, timeout_seconds=2).send(outgoing())
 
     assert caught.value.retryable
+    assert "webhook request failed: ConnectError" in str(caught.value)
 
 
 def test_build_channel_defaults_to_log() -> None:

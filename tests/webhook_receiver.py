@@ -25,7 +25,7 @@ class ReceivedRequest:
 
 @dataclass
 class WebhookReceiver:
-    """Answers requests with `script` in order, then with the last entry."""
+    """Replies to requests with `script` in order, then with its last entry."""
 
     script: list[Reply]
     url: str = ""
