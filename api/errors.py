@@ -1,0 +1,239 @@
+"""API errors: domain errors carry their HTTP status and one handler renders them.
+
+Every error body has the same shape:
+
+    {"error": {"code": "not_found", "message": "ticket HD-4F7K2Q not found",
+               "field": null, "problems": []}}
+
+`field` names the offending request field when there is one; validation
+errors list every problem under `problems`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from helpdesk.logging import get_logger
+
+log = get_logger("helpdesk.api")
+
+
+class Problem(BaseModel):
+    field: str | None = Field(
+        description="dotted path of the field, e.g. reporter.kind"
+    )
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="stable machine-readable error code")
+    message: str = Field(description="what was wrong, for a person")
+    field: str | None = Field(default=None, description="the request field at fault")
+    problems: list[Problem] = Field(default_factory=list)
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class ApiError(Exception):
+    """An error with its HTTP status and code, rendered by `api_error_handler`."""
+
+    status_code = 500
+    code = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.headers = headers or {}
+
+
+class InvalidRequest(ApiError):
+    status_code = 422
+    code = "invalid_request"
+
+
+class NotFound(ApiError):
+    status_code = 404
+    code = "not_found"
+
+
+class IllegalTransition(ApiError):
+    """The action is not allowed in the ticket's current stage."""
+
+    status_code = 409
+    code = "illegal_transition"
+
+
+class TicketClosed(ApiError):
+    status_code = 409
+    code = "ticket_closed"
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class ServiceUnavailable(ApiError):
+    """A dependency did not respond; retry after `retry_after` seconds."""
+
+    status_code = 503
+    code = "unavailable"
+
+    def __init__(
+        self, message: str, *, retry_after: int = 5, field: str | None = None
+    ) -> None:
+        super().__init__(
+            message, field=field, headers={"Retry-After": str(retry_after)}
+        )
+
+
+def error_body(
+    code: str,
+    message: str,
+    field: str | None = None,
+    problems: list[Problem] | None = None,
+) -> dict[str, Any]:
+    body = ErrorBody(code=code, message=message, field=field, problems=problems or [])
+    return ErrorResponse(error=body).model_dump(mode="json")
+
+
+def responses(*errors: type[ApiError]) -> dict[int | str, dict[str, Any]]:
+    """Return the OpenAPI `responses` entry declaring these errors of a route."""
+    declared: dict[int | str, dict[str, Any]] = {}
+    for error in errors:
+        entry = declared.setdefault(
+            error.status_code, {"model": ErrorResponse, "description": ""}
+        )
+        entry["description"] = " or ".join(
+            part for part in (entry["description"], error.code) if part
+        )
+    return declared
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str | None:
+    """Turn a pydantic error location into a dotted field path.
+
+    The leading `body`/`query`/`path`/`header` part is dropped, and so is the
+    tag that a discriminated union adds (`("body", "diagnose", "note")` is
+    the field `note`).
+    """
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    if parts and parts[0] in _UNION_TAGS:
+        parts = parts[1:]
+    return ".".join(str(part) for part in parts) or None
+
+
+# Filled by api.schemas with the action names, which pydantic puts in the
+# location of an error inside a discriminated union.
+_UNION_TAGS: list[str] = []
+
+
+def register_union_tags(tags: list[str]) -> None:
+    _UNION_TAGS.extend(tag for tag in tags if tag not in _UNION_TAGS)
+
+
+def _problem(error: dict[str, Any]) -> Problem:
+    field = _field_path(tuple(error.get("loc", ())))
+    message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    kind = error.get("type")
+    if kind == "missing":
+        message = "field required"
+    elif kind == "extra_forbidden":
+        message = "unknown field; remove it"
+    elif kind == "union_tag_invalid":
+        ctx = error.get("ctx", {})
+        expected = ", ".join(_UNION_TAGS)
+        message = f"unknown action {ctx.get('tag')!r}; expected one of {expected}"
+        field = ctx.get("discriminator", "action").strip("'")
+    elif kind == "union_tag_not_found":
+        field = error.get("ctx", {}).get("discriminator", "action").strip("'")
+        message = "field required: name the action"
+    elif kind == "json_invalid":
+        message = f"invalid JSON: {error.get('ctx', {}).get('error', message)}"
+    return Problem(field=field, message=message)
+
+
+async def api_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    if exc.status_code >= 500:
+        log.warning(
+            "api.request.unavailable",
+            path=request.url.path,
+            code=exc.code,
+            error=exc.message,
+        )
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.field),
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [_problem(dict(error)) for error in exc.errors()]
+    first = problems[0] if problems else Problem(field=None, message="invalid request")
+    message = "; ".join(
+        f"{p.field}: {p.message}" if p.field else p.message for p in problems
+    )
+    return JSONResponse(
+        error_body("invalid_request", message, first.field, problems),
+        status_code=422,
+    )
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Render Starlette's own errors (unknown route, wrong method) in our shape."""
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    code = codes.get(exc.status_code, "http_error")
+    return JSONResponse(
+        error_body(code, str(exc.detail)),
+        status_code=exc.status_code,
+        headers=dict(exc.headers or {}),
+    )
+
+
+async def database_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Return 503 when the database cannot be reached or is locked."""
+    log.warning("api.database.unavailable", path=request.url.path, error=str(exc))
+    return JSONResponse(
+        error_body("unavailable", "the database is not available; retry later"),
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("api.request.failed", path=request.url.path, error=repr(exc))
+    return JSONResponse(
+        error_body("internal_error", "internal error; the request was logged"),
+        status_code=500,
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, api_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(OperationalError, database_error_handler)
+    app.add_exception_handler(InterfaceError, database_error_handler)
+    app.add_exception_handler(Exception, unexpected_error_handler)

@@ -1,0 +1,467 @@
+"""Ticket operations of the API: intake, reads and actions against Temporal.
+
+The workflow is the source of truth for an open ticket. The database contains
+the read model (queue, history, closed tickets) and the claims that keep one
+`external_ref` on one open ticket.
+
+Intake runs in this order, so that a failure leaves nothing behind:
+
+1. Claim the `external_ref` (when given) for a fresh ticket id and commit.
+   If an open ticket already holds it, report the duplicate to that ticket
+   and return it.
+2. Start the workflow. If the start fails, the claim is released; if the
+   outcome is unknown (a timeout), the workflow is looked up first and the
+   intake counts as done when it exists.
+3. Query the new workflow's state for the response.
+
+The API writes no ticket row: the workflow projects it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import (
+    QueryRejectCondition,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import (
+    ApiError,
+    IllegalTransition,
+    InvalidRequest,
+    NotFound,
+    ServiceUnavailable,
+    TicketClosed,
+)
+from helpdesk.contracts import (
+    REPORT_DUPLICATE_UPDATE,
+    STATE_QUERY,
+    TICKET_WORKFLOW,
+    ActionRequest,
+    DuplicateReport,
+    TicketSnapshot,
+    TicketWorkflowInput,
+    workflow_id_for,
+)
+from helpdesk.db.repository.tickets import (
+    claim_external_ref,
+    get_ticket,
+    release_external_ref,
+)
+from helpdesk.domain import TicketIntake
+from helpdesk.ids import is_ticket_id, new_ticket_id
+from helpdesk.logging import get_logger
+from helpdesk.sla import SlaPolicy
+from workflows.visibility import initial_search_attributes
+
+log = get_logger("helpdesk.api")
+
+# How long one call to Temporal may take before the API returns 503.
+RPC_TIMEOUT = timedelta(seconds=10)
+# How long a freshly started ticket may take to return its first state query.
+FIRST_STATE_TIMEOUT = timedelta(seconds=5)
+# How long a duplicate report waits for a concurrent intake of the same
+# reference to start its workflow.
+CONCURRENT_START_WAIT = timedelta(seconds=3)
+# Fresh ticket ids to try when one is taken (about 1 in 10**9 per try).
+ID_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    ticket_id: str
+    created: bool
+    # None when the ticket started but no worker responded in time.
+    snapshot: TicketSnapshot | None
+
+
+@dataclass(frozen=True)
+class TicketView:
+    snapshot: TicketSnapshot
+    source: Literal["workflow", "database"]
+
+
+def parse_ticket_id(raw: str) -> str:
+    """Return the canonical ticket id or raise NotFound naming the expected form."""
+    ticket_id = raw.strip().upper()
+    if not is_ticket_id(ticket_id):
+        raise NotFound(
+            f"ticket {raw!r} not found: ticket ids look like HD-4F7K2Q "
+            "(HD- and six letters or digits)",
+            field="ticket_id",
+        )
+    return ticket_id
+
+
+def static_summary(intake: TicketIntake) -> str:
+    """Return the Web UI one-liner, such as `P1 technical_incident from monitoring`.
+
+    It names only enumerated values, never the title or reporter, because
+    Temporal stores it unencrypted.
+    """
+    priority = intake.priority.value if intake.priority else "unprioritised"
+    kind = intake.type.value if intake.type else "unclassified ticket"
+    return f"{priority} {kind} from {intake.channel.value}"
+
+
+def _is_status(exc: BaseException, *codes: RPCStatusCode) -> bool:
+    return isinstance(exc, RPCError) and exc.status in codes
+
+
+def _unavailable(what: str, exc: BaseException) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"{what}: Temporal did not answer ({type(exc).__name__}: {exc}); retry later"
+    )
+
+
+class TicketService:
+    def __init__(
+        self,
+        client: Client,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        task_queue: str,
+        policy: SlaPolicy,
+    ) -> None:
+        self.client = client
+        self.sessions = sessions
+        self.task_queue = task_queue
+        self.policy = policy
+        self.rpc_timeout = RPC_TIMEOUT
+        self.first_state_timeout = FIRST_STATE_TIMEOUT
+
+    def handle(self, ticket_id: str) -> WorkflowHandle[object, object]:
+        return self.client.get_workflow_handle(workflow_id_for(ticket_id))
+
+    # Intake
+
+    async def open_ticket(
+        self, intake: TicketIntake, idempotency_key: str | None = None
+    ) -> IntakeResult:
+        """Start a ticket, or report a duplicate to the open ticket with its ref.
+
+        The work is shielded from request cancellation: once a claim is
+        written, the intake finishes or undoes it even if the caller hangs up.
+        """
+        task = asyncio.ensure_future(self._open_ticket(intake, idempotency_key))
+        return await asyncio.shield(task)
+
+    async def _open_ticket(
+        self, intake: TicketIntake, idempotency_key: str | None
+    ) -> IntakeResult:
+        ref = intake.external_ref
+        for _ in range(ID_ATTEMPTS):
+            ticket_id = new_ticket_id()
+            if ref is not None:
+                holder = await self._claim(ref, ticket_id)
+                if holder is not None:
+                    snapshot = await self._report_duplicate(
+                        holder, intake, idempotency_key
+                    )
+                    if snapshot is not None:
+                        return IntakeResult(holder, created=False, snapshot=snapshot)
+                    log.info(
+                        "ticket.intake.stale_claim_released",
+                        ticket_id=holder,
+                        external_ref=ref,
+                    )
+                    await self._release(ref, holder)
+                    continue
+            try:
+                started = await self._start(ticket_id, intake)
+            except BaseException:
+                if ref is not None:
+                    await self._release(ref, ticket_id)
+                raise
+            if not started:
+                # The id belongs to another ticket: try a fresh one.
+                if ref is not None:
+                    await self._release(ref, ticket_id)
+                continue
+            snapshot = await self._first_state(ticket_id)
+            return IntakeResult(ticket_id, created=True, snapshot=snapshot)
+        raise ServiceUnavailable(
+            f"could not find a free ticket id in {ID_ATTEMPTS} tries; retry"
+        )
+
+    async def _claim(self, ref: str, ticket_id: str) -> str | None:
+        async with self.sessions() as session, session.begin():
+            return await claim_external_ref(session, ref, ticket_id)
+
+    async def _release(self, ref: str, ticket_id: str) -> None:
+        async with self.sessions() as session, session.begin():
+            await release_external_ref(session, ref, ticket_id)
+
+    async def _start(self, ticket_id: str, intake: TicketIntake) -> bool:
+        """Start the workflow; return False when the id is already taken.
+
+        A new ticket id must never attach to another ticket, so a running
+        workflow with the id fails the start (conflict policy FAIL) and so
+        does a closed one (reuse policy REJECT_DUPLICATE). Retries of the
+        RPC inside the SDK carry the same request id, which the server
+        recognises as the same start.
+        """
+        workflow_input = TicketWorkflowInput(
+            ticket_id=ticket_id,
+            intake=intake,
+            registered_at=datetime.now(UTC),
+            policy=self.policy,
+        )
+        try:
+            await self.client.start_workflow(
+                TICKET_WORKFLOW,
+                workflow_input,
+                id=workflow_id_for(ticket_id),
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                search_attributes=initial_search_attributes(intake),
+                static_summary=static_summary(intake),
+                rpc_timeout=self.rpc_timeout,
+            )
+        except WorkflowAlreadyStartedError:
+            return False
+        except RPCError as exc:
+            if await self._started_anyway(ticket_id, exc):
+                return True
+            raise _unavailable(f"could not start ticket {ticket_id}", exc) from exc
+        log.info(
+            "ticket.intake.started",
+            ticket_id=ticket_id,
+            channel=intake.channel.value,
+            priority=intake.priority.value if intake.priority else None,
+        )
+        return True
+
+    async def _started_anyway(self, ticket_id: str, exc: RPCError) -> bool:
+        """Tell whether a start whose answer was lost did create the workflow."""
+        if not _is_status(
+            exc,
+            RPCStatusCode.DEADLINE_EXCEEDED,
+            RPCStatusCode.UNAVAILABLE,
+            RPCStatusCode.CANCELLED,
+        ):
+            return False
+        try:
+            description = await self.handle(ticket_id).describe(
+                rpc_timeout=self.rpc_timeout
+            )
+        except RPCError:
+            # NOTE: when Temporal cannot be reached, the start counts as failed
+            # and the claim is released. If that start did land, a second
+            # ticket with the same ref could then open.
+            return False
+        return description.status == WorkflowExecutionStatus.RUNNING
+
+    async def _first_state(self, ticket_id: str) -> TicketSnapshot | None:
+        """Query a new ticket; None when no worker answered within the limit."""
+        try:
+            timeout = self.first_state_timeout
+            async with asyncio.timeout(timeout.total_seconds()):
+                return await self._query(ticket_id, timeout)
+        except (TimeoutError, RPCError, WorkflowQueryFailedError) as exc:
+            log.warning(
+                "ticket.intake.state_unavailable", ticket_id=ticket_id, error=str(exc)
+            )
+            return None
+
+    async def _query(self, ticket_id: str, timeout: timedelta) -> TicketSnapshot:
+        result = await self.handle(ticket_id).query(
+            STATE_QUERY,
+            result_type=TicketSnapshot,
+            reject_condition=QueryRejectCondition.NOT_OPEN,
+            rpc_timeout=timeout,
+        )
+        assert isinstance(result, TicketSnapshot)
+        return result
+
+    async def _report_duplicate(
+        self, holder: str, intake: TicketIntake, idempotency_key: str | None
+    ) -> TicketSnapshot | None:
+        """Record a duplicate on the holder; None when the holder is not open.
+
+        The holder may be an intake that claimed the reference a moment ago
+        and is still starting its workflow, so a missing workflow is awaited
+        briefly before the claim counts as stale.
+        """
+        assert intake.external_ref is not None
+        report = DuplicateReport(
+            external_ref=intake.external_ref,
+            channel=intake.channel.value,
+            title=intake.title,
+            reported_at=datetime.now(UTC),
+        )
+        update_id = f"duplicate-{idempotency_key or uuid.uuid4()}"
+        deadline = asyncio.get_running_loop().time() + (
+            CONCURRENT_START_WAIT.total_seconds()
+        )
+        while True:
+            try:
+                result = await self._update(
+                    holder, REPORT_DUPLICATE_UPDATE, report, update_id
+                )
+            except RPCError as exc:
+                if not _is_status(exc, RPCStatusCode.NOT_FOUND):
+                    raise _unavailable(
+                        f"could not update ticket {holder}", exc
+                    ) from exc
+                if await self._is_closed(holder):
+                    return None
+                if asyncio.get_running_loop().time() >= deadline:
+                    return None
+                await asyncio.sleep(0.05)
+                continue
+            except WorkflowUpdateFailedError as exc:
+                # The ticket refused the report, e.g. it is being closed.
+                log.info(
+                    "ticket.intake.duplicate_rejected",
+                    ticket_id=holder,
+                    error=str(exc.cause),
+                )
+                return None
+            log.info(
+                "ticket.intake.duplicate_reported",
+                ticket_id=holder,
+                external_ref=intake.external_ref,
+            )
+            return result
+
+    async def _is_closed(self, ticket_id: str) -> bool:
+        """True when the ticket's workflow exists and is no longer running."""
+        try:
+            description = await self.handle(ticket_id).describe(
+                rpc_timeout=self.rpc_timeout
+            )
+        except RPCError as exc:
+            if _is_status(exc, RPCStatusCode.NOT_FOUND):
+                return False
+            raise _unavailable(f"could not look up ticket {ticket_id}", exc) from exc
+        return description.status != WorkflowExecutionStatus.RUNNING
+
+    # Reads
+
+    async def get(self, ticket_id: str) -> TicketView:
+        """Return the live state, or the stored one for a closed ticket.
+
+        When no worker responds to the query, the stored snapshot is returned
+        (marked `database`) if there is one, else 503.
+        """
+        try:
+            snapshot = await self._query(ticket_id, self.rpc_timeout)
+            return TicketView(snapshot, "workflow")
+        except WorkflowQueryRejectedError:
+            stored = await self._stored(ticket_id)
+            if stored is None:
+                raise ServiceUnavailable(
+                    f"ticket {ticket_id} is closed but not stored yet; retry"
+                ) from None
+            return TicketView(stored, "database")
+        except RPCError as exc:
+            if _is_status(exc, RPCStatusCode.NOT_FOUND):
+                stored = await self._stored(ticket_id)
+                if stored is None:
+                    raise NotFound(f"ticket {ticket_id} not found") from exc
+                return TicketView(stored, "database")
+            stored = await self._stored(ticket_id)
+            if stored is None:
+                raise _unavailable(f"could not read ticket {ticket_id}", exc) from exc
+            log.warning(
+                "ticket.read.stored_snapshot", ticket_id=ticket_id, error=str(exc)
+            )
+            return TicketView(stored, "database")
+
+    async def _stored(self, ticket_id: str) -> TicketSnapshot | None:
+        async with self.sessions() as session:
+            record = await get_ticket(session, ticket_id)
+        return record.snapshot if record else None
+
+    # Actions
+
+    async def act(
+        self, ticket_id: str, request: ActionRequest, idempotency_key: str | None
+    ) -> TicketSnapshot:
+        """Run an action as the update of the same name; map refusals to errors."""
+        update_id = idempotency_key or str(uuid.uuid4())
+        try:
+            snapshot = await self._update(
+                ticket_id, request.action.value, request, update_id
+            )
+        except WorkflowUpdateFailedError as exc:
+            raise _refusal(ticket_id, request, exc.cause) from exc
+        except RPCError as exc:
+            if not _is_status(exc, RPCStatusCode.NOT_FOUND):
+                raise _unavailable(f"could not update ticket {ticket_id}", exc) from exc
+            if await self._is_closed(ticket_id):
+                raise TicketClosed(f"ticket {ticket_id} is closed") from exc
+            raise NotFound(f"ticket {ticket_id} not found") from exc
+        log.info(
+            "ticket.action.applied",
+            ticket_id=ticket_id,
+            action=request.action.value,
+            actor=request.actor,
+            stage=snapshot.stage.value,
+        )
+        return snapshot
+
+    async def _update(
+        self, ticket_id: str, update: str, argument: object, update_id: str
+    ) -> TicketSnapshot:
+        """Execute an update; no answer within RPC_TIMEOUT becomes 503."""
+        try:
+            async with asyncio.timeout(self.rpc_timeout.total_seconds() + 1):
+                result = await self.handle(ticket_id).execute_update(
+                    update,
+                    argument,
+                    id=update_id,
+                    result_type=TicketSnapshot,
+                    rpc_timeout=self.rpc_timeout,
+                )
+        except (WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError) as exc:
+            raise ServiceUnavailable(
+                f"ticket {ticket_id} did not respond within "
+                f"{self.rpc_timeout.total_seconds():.0f}s: no worker is processing "
+                "tickets right now; retry with the same Idempotency-Key",
+                retry_after=5,
+            ) from exc
+        assert isinstance(result, TicketSnapshot)
+        return result
+
+
+def _refusal(ticket_id: str, request: ActionRequest, cause: BaseException) -> ApiError:
+    """Map the workflow's refusal of an action to an API error."""
+    message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+    kind = cause.type if isinstance(cause, ApplicationError) else None
+    log.info(
+        "ticket.action.rejected",
+        ticket_id=ticket_id,
+        action=request.action.value,
+        reason=message,
+        error_type=kind,
+    )
+    if kind == "IllegalTransition":
+        if message.endswith("ticket is closed"):
+            return TicketClosed(f"ticket {ticket_id} is closed")
+        return IllegalTransition(message)
+    if kind == "InvalidAction":
+        return InvalidRequest(message)
+    if kind == "NotFound":
+        return NotFound(message, field="assignee")
+    return IllegalTransition(f"{request.action.value} was rejected: {message}")

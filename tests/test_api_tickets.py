@@ -1,0 +1,569 @@
+"""The ticket API over ASGI, with a real worker on the dev server and a real
+SQLite file: intake, deduplication, reads, actions and every error status."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from fixtures.helpdesk_stack import (
+    ApiStack,
+    api_with_worker,
+    running_api,
+)
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from helpdesk import search_attributes
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def api(
+    dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ApiStack]:
+    data_dir = tmp_path_factory.mktemp("api")
+    async with api_with_worker(dev_env.client, data_dir) as stack:
+        yield stack
+
+
+def intake(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "title": "Lobby returns 502 for all players in EU",
+        "description": "Since 14:02 UTC the lobby API answers 502 to every call.",
+        "channel": "monitoring",
+        "reporter": {"kind": "monitoring", "name": "alertmanager"},
+        "type": "technical_incident",
+        "category": "infrastructure",
+        "priority": "P2",
+    }
+    body.update(overrides)
+    return body
+
+
+def new_ref() -> str:
+    return f"alert-{uuid.uuid4().hex[:10]}"
+
+
+async def wait_for_stage(
+    http: httpx.AsyncClient, ticket_id: str, stage: str, timeout: float = 20.0
+) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        response = await http.get(f"/v1/tickets/{ticket_id}")
+        assert response.status_code == 200, response.text
+        ticket: dict[str, Any] = response.json()
+        if ticket["stage"] == stage:
+            return ticket
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(
+                f"{ticket_id} stayed in {ticket['stage']}, not {stage}"
+            )
+        await asyncio.sleep(0.1)
+
+
+async def act(http: httpx.AsyncClient, ticket_id: str, **body: Any) -> httpx.Response:
+    return await http.post(f"/v1/tickets/{ticket_id}/actions", json=body)
+
+
+async def history_kinds(http: httpx.AsyncClient, ticket_id: str) -> list[str]:
+    response = await http.get(f"/v1/tickets/{ticket_id}/history")
+    assert response.status_code == 200, response.text
+    return [event["kind"] for event in response.json()["items"]]
+
+
+async def open_assigned(api: ApiStack, **overrides: Any) -> dict[str, Any]:
+    response = await api.http.post("/v1/tickets", json=intake(**overrides))
+    assert response.status_code == 201, response.text
+    return await wait_for_stage(api.http, response.json()["id"], "assigned")
+
+
+# Intake
+
+
+async def test_create_ticket_returns_201_with_state(api: ApiStack) -> None:
+    ref = new_ref()
+    response = await api.http.post("/v1/tickets", json=intake(external_ref=ref))
+
+    assert response.status_code == 201, response.text
+    ticket = response.json()
+    assert ticket["id"].startswith("HD-")
+    assert response.headers["location"] == f"/v1/tickets/{ticket['id']}"
+    assert ticket["external_ref"] == ref
+    assert ticket["priority"] == "P2"
+    assert ticket["source"] == "workflow"
+    assert ticket["sla"]["first_response_due"] is not None
+    assert ticket["sla"]["first_response"]["remaining_seconds"] > 0
+
+
+async def test_create_ticket_classifies_missing_fields(api: ApiStack) -> None:
+    body = intake()
+    for field in ("type", "category", "priority"):
+        del body[field]
+    response = await api.http.post("/v1/tickets", json=body)
+    assert response.status_code == 201, response.text
+
+    ticket = await wait_for_stage(api.http, response.json()["id"], "assigned")
+
+    assert ticket["classification"] is not None
+    assert ticket["classification"]["source"] != "reporter"
+    assert ticket["priority"] in {"P1", "P2", "P3", "P4"}
+
+
+async def test_duplicate_ref_returns_existing_ticket(api: ApiStack) -> None:
+    ref = new_ref()
+    first = await api.http.post("/v1/tickets", json=intake(external_ref=ref))
+    assert first.status_code == 201, first.text
+    ticket_id = first.json()["id"]
+
+    again = await api.http.post(
+        "/v1/tickets", json=intake(external_ref=ref, title="Lobby 502 (retry)")
+    )
+
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == ticket_id
+    assert "duplicate_reported" in await history_kinds(api.http, ticket_id)
+
+
+async def test_concurrent_duplicates_open_one_ticket(api: ApiStack) -> None:
+    ref = new_ref()
+    storm = 8
+
+    responses = await asyncio.gather(
+        *(
+            api.http.post("/v1/tickets", json=intake(external_ref=ref))
+            for _ in range(storm)
+        )
+    )
+
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [200] * (storm - 1) + [201], [r.text for r in responses]
+    ids = {response.json()["id"] for response in responses}
+    assert len(ids) == 1
+    kinds = await history_kinds(api.http, ids.pop())
+    assert kinds.count("duplicate_reported") == storm - 1
+
+
+async def test_closed_ticket_frees_its_ref(api: ApiStack) -> None:
+    ref = new_ref()
+    ticket = await open_assigned(api, external_ref=ref)
+    await close_ticket(api.http, ticket)
+
+    reopened = await api.http.post("/v1/tickets", json=intake(external_ref=ref))
+
+    assert reopened.status_code == 201, reopened.text
+    assert reopened.json()["id"] != ticket["id"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        (intake(title=None), "title", "Input should be a valid string"),
+        ({k: v for k, v in intake().items() if k != "title"}, "title", "required"),
+        (intake(title=""), "title", "at least 1 character"),
+        (intake(title="x" * 201), "title", "at most 200 characters"),
+        (intake(description="x" * 20_001), "description", "at most 20000"),
+        (intake(channel="pigeon"), "channel", "email"),
+        (intake(reporter={"name": "x"}), "reporter.kind", "required"),
+        (intake(priority="P9"), "priority", "P1"),
+        (intake(colour="red"), "colour", "unknown field"),
+    ],
+)
+async def test_create_ticket_rejects_invalid_body(
+    api: ApiStack, body: dict[str, Any], field: str, message: str
+) -> None:
+    response = await api.http.post("/v1/tickets", json=body)
+
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert error["field"] == field
+    assert message in error["message"]
+
+
+async def test_create_ticket_rejects_invalid_json(api: ApiStack) -> None:
+    response = await api.http.post(
+        "/v1/tickets",
+        content=b'{"title": ',
+        headers={"content-type": "application/json"},
+    )
+
+    assert response.status_code == 422, response.text
+    assert "invalid JSON" in response.json()["error"]["message"]
+
+
+async def test_body_over_limit_is_413(api: ApiStack) -> None:
+    limit = api.settings.max_body_bytes
+    body = intake(attributes={"blob": "x" * limit})
+
+    response = await api.http.post("/v1/tickets", json=body)
+
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["code"] == "payload_too_large"
+    assert str(limit) in response.json()["error"]["message"]
+
+
+async def test_streamed_body_over_limit_is_413(api: ApiStack) -> None:
+    limit = api.settings.max_body_bytes
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(limit // 1024 + 2):
+            yield b" " * 1024
+
+    response = await api.http.post(
+        "/v1/tickets", content=chunks(), headers={"content-type": "application/json"}
+    )
+
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413, response.text
+
+
+async def test_intake_failure_leaves_nothing(
+    api: ApiStack, dev_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """A start that Temporal rejects releases the claim and starts no workflow.
+
+    The namespace exists but lacks the ticket search attributes, so every
+    start there fails.
+    """
+    namespace = f"bare-{uuid.uuid4().hex[:8]}"
+    await dev_env.client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=namespace,
+            workflow_execution_retention_period=_duration(timedelta(days=1)),
+        )
+    )
+    bare = await Client.connect(
+        dev_env.client.service_client.config.target_host,
+        namespace=namespace,
+        data_converter=pydantic_data_converter,
+    )
+    settings = api.settings.model_copy(update={"temporal_namespace": namespace})
+    ref = new_ref()
+
+    async with running_api(bare, settings) as failing:
+        response = await _post_until_namespace_ready(failing.http, ref)
+
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"]
+    assert (await bare.count_workflows()).count == 0
+    queue = (await api.http.get("/v1/tickets", params={"limit": 200})).json()
+    assert ref not in {item["external_ref"] for item in queue["items"]}
+    retried = await api.http.post("/v1/tickets", json=intake(external_ref=ref))
+    assert retried.status_code == 201, retried.text
+
+
+def _duration(value: timedelta) -> Any:
+    from google.protobuf.duration_pb2 import Duration
+
+    duration = Duration()
+    duration.FromTimedelta(value)
+    return duration
+
+
+async def _post_until_namespace_ready(
+    http: httpx.AsyncClient, ref: str
+) -> httpx.Response:
+    """Post once the new namespace is known to the frontend (its cache refreshes)."""
+    response = await http.post("/v1/tickets", json=intake(external_ref=ref))
+    for _ in range(100):
+        if "not found" not in response.text.lower():
+            break
+        await asyncio.sleep(0.2)
+        response = await http.post("/v1/tickets", json=intake(external_ref=ref))
+    return response
+
+
+# Reads
+
+
+async def test_read_unknown_ticket_is_404(api: ApiStack) -> None:
+    response = await api.http.get("/v1/tickets/HD-000000")
+
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["message"] == "ticket HD-000000 not found"
+
+
+async def test_read_malformed_id_is_404(api: ApiStack) -> None:
+    response = await api.http.get("/v1/tickets/not-a-ticket")
+
+    assert response.status_code == 404, response.text
+    assert "HD-4F7K2Q" in response.json()["error"]["message"]
+
+
+async def test_history_of_unknown_ticket_is_404(api: ApiStack) -> None:
+    response = await api.http.get("/v1/tickets/HD-000000/history")
+
+    assert response.status_code == 404, response.text
+
+
+async def test_history_lists_events_in_order(api: ApiStack) -> None:
+    ticket = await open_assigned(api)
+
+    response = await api.http.get(f"/v1/tickets/{ticket['id']}/history")
+
+    assert response.status_code == 200
+    items = response.json()["items"]
+    assert [event["seq"] for event in items] == list(range(1, len(items) + 1))
+    assert items[0]["kind"] == "registered"
+    assert "assigned" in [event["kind"] for event in items]
+
+
+async def test_queue_filters_and_pages(api: ApiStack) -> None:
+    for _ in range(3):
+        await open_assigned(api, priority="P4", category="payment")
+
+    first = await api.http.get(
+        "/v1/tickets", params={"priority": "P4", "category": "payment", "limit": 2}
+    )
+    assert first.status_code == 200, first.text
+    page = first.json()
+    second = await api.http.get(
+        "/v1/tickets",
+        params={"priority": "P4", "category": "payment", "cursor": page["next_cursor"]},
+    )
+
+    assert len(page["items"]) == 2
+    assert page["next_cursor"] is not None
+    rest = second.json()["items"]
+    assert len(rest) >= 1
+    everything = page["items"] + rest
+    assert {item["priority"] for item in everything} == {"P4"}
+    assert len({item["id"] for item in everything}) == len(everything)
+    deadlines = [item["sla"]["first_response_due"] for item in everything]
+    assert deadlines == sorted(deadlines)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 201}, "limit"),
+        ({"stage": "nowhere"}, "stage"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+    ],
+)
+async def test_queue_rejects_bad_parameters(
+    api: ApiStack, params: dict[str, Any], field: str
+) -> None:
+    response = await api.http.get("/v1/tickets", params=params)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field
+
+
+# Actions
+
+
+async def test_ticket_walks_to_closed(api: ApiStack) -> None:
+    ticket = await open_assigned(api)
+
+    closed = await close_ticket(api.http, ticket)
+
+    assert closed["stage"] == "closed"
+    kinds = await history_kinds(api.http, ticket["id"])
+    assert {"acknowledged", "resolved", "closed"} <= set(kinds)
+
+
+async def close_ticket(
+    http: httpx.AsyncClient, ticket: dict[str, Any]
+) -> dict[str, Any]:
+    actor = ticket["assignee"]["id"]
+    steps: list[dict[str, Any]] = [
+        {"action": "acknowledge"},
+        {"action": "diagnose", "note": "Disk full on lobby-3."},
+        {"action": "submit_fix", "note": "Rotated logs, added alert."},
+        {"action": "verify", "passed": True},
+        {"action": "close"},
+    ]
+    state: dict[str, Any] = ticket
+    for step in steps:
+        response = await act(http, ticket["id"], actor=actor, **step)
+        assert response.status_code == 200, (step, response.text)
+        state = response.json()
+    return state
+
+
+async def test_closed_ticket_is_read_from_database(api: ApiStack) -> None:
+    ticket = await open_assigned(api)
+    await close_ticket(api.http, ticket)
+
+    response = await api.http.get(f"/v1/tickets/{ticket['id']}")
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["stage"] == "closed"
+    assert body["source"] in {"database", "workflow"}
+
+
+async def test_action_on_closed_ticket_is_409(api: ApiStack) -> None:
+    ticket = await open_assigned(api)
+    await close_ticket(api.http, ticket)
+
+    response = await act(api.http, ticket["id"], action="comment", actor="x", note="hi")
+
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["message"] == f"ticket {ticket['id']} is closed"
+
+
+async def test_illegal_move_is_409_with_reason(api: ApiStack) -> None:
+    ticket = await open_assigned(api)
+
+    response = await act(
+        api.http, ticket["id"], action="verify", actor="x", passed=True
+    )
+
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert error["code"] == "illegal_transition"
+    assert "verify" in error["message"]
+    assert "assigned" in error["message"]
+
+
+async def test_unknown_action_is_422(api: ApiStack) -> None:
+    response = await act(api.http, "HD-000000", action="teleport", actor="x")
+
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["field"] == "action"
+    assert "teleport" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"action": "diagnose", "actor": "x"}, "note"),
+        ({"action": "verify", "actor": "x"}, "passed"),
+        ({"action": "hold", "actor": "x"}, "reason"),
+        ({"action": "hold", "actor": "x", "reason": "lunch"}, "reason"),
+        ({"action": "reassign", "actor": "x"}, "assignee"),
+        ({"action": "change_priority", "actor": "x"}, "priority"),
+        ({"action": "comment", "actor": "x"}, "note"),
+        ({"action": "acknowledge"}, "actor"),
+        ({"action": "acknowledge", "actor": "x", "passed": True}, "passed"),
+        ({"actor": "x"}, "action"),
+    ],
+)
+async def test_missing_action_field_is_422(
+    api: ApiStack, body: dict[str, Any], field: str
+) -> None:
+    response = await api.http.post("/v1/tickets/HD-000000/actions", json=body)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field
+
+
+async def test_reclassify_without_changes_is_422(api: ApiStack) -> None:
+    response = await act(api.http, "HD-000000", action="reclassify", actor="x")
+
+    assert response.status_code == 422, response.text
+    assert "at least one" in response.json()["error"]["message"]
+
+
+async def test_action_on_unknown_ticket_is_404(api: ApiStack) -> None:
+    response = await act(api.http, "HD-000000", action="acknowledge", actor="x")
+
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["message"] == "ticket HD-000000 not found"
+
+
+async def test_reassign_to_unknown_specialist_is_404(api: ApiStack) -> None:
+    ticket = await open_assigned(api)
+
+    response = await act(
+        api.http, ticket["id"], action="reassign", actor="x", assignee="nobody.here"
+    )
+
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["field"] == "assignee"
+
+
+async def test_idempotency_key_acts_once(api: ApiStack) -> None:
+    ticket = await open_assigned(api)
+    key = f"comment-{uuid.uuid4()}"
+    body = {"action": "comment", "actor": "x", "note": "Looking into it."}
+
+    first = await api.http.post(
+        f"/v1/tickets/{ticket['id']}/actions",
+        json=body,
+        headers={"Idempotency-Key": key},
+    )
+    second = await api.http.post(
+        f"/v1/tickets/{ticket['id']}/actions",
+        json=body,
+        headers={"Idempotency-Key": key},
+    )
+
+    assert first.status_code == 200, first.text
+    assert second.status_code == 200, second.text
+    assert (await history_kinds(api.http, ticket["id"])).count("comment") == 1
+
+
+async def test_hold_pauses_sla(api: ApiStack) -> None:
+    ticket = await open_assigned(api)
+    actor = ticket["assignee"]["id"]
+
+    response = await act(
+        api.http,
+        ticket["id"],
+        action="hold",
+        actor=actor,
+        reason="waiting_for_provider",
+    )
+
+    assert response.status_code == 200, response.text
+    held = response.json()
+    assert held["on_hold"] is True
+    assert held["hold_reason"] == "waiting_for_provider"
+    assert held["sla"]["state"] == "paused"
+
+
+async def test_action_without_worker_is_503(
+    api: ApiStack, dev_env: WorkflowEnvironment
+) -> None:
+    """A ticket whose task queue has no worker: intake answers 202, actions 503."""
+    settings = api.settings.model_copy(
+        update={"task_queue": f"idle-{uuid.uuid4().hex}"}
+    )
+    async with running_api(dev_env.client, settings) as idle:
+        service = idle.state.tickets
+        service.rpc_timeout = timedelta(seconds=1)
+        service.first_state_timeout = timedelta(seconds=1)
+
+        created = await idle.http.post("/v1/tickets", json=intake())
+        assert created.status_code == 202, created.text
+        ticket_id = created.json()["id"]
+        response = await act(idle.http, ticket_id, action="acknowledge", actor="x")
+
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "5"
+    assert "no worker" in response.json()["error"]["message"]
+    await dev_env.client.get_workflow_handle(f"ticket-{ticket_id}").terminate()
+
+
+# Search attributes
+
+
+async def test_started_ticket_has_search_attributes(
+    api: ApiStack, dev_env: WorkflowEnvironment
+) -> None:
+    response = await api.http.post("/v1/tickets", json=intake(priority="P3"))
+    ticket_id = response.json()["id"]
+
+    description = await dev_env.client.get_workflow_handle(
+        f"ticket-{ticket_id}"
+    ).describe()
+
+    attributes = description.typed_search_attributes
+    assert attributes.get(search_attributes.TICKET_PRIORITY) == "P3"
+    assert await description.static_summary() == "P3 technical_incident from monitoring"
