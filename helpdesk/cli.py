@@ -1,0 +1,296 @@
+"""The `helpdesk` command: run the stack or one of its pieces, feed demo tickets.
+
+Subcommands import what they need when they run, so `helpdesk --help` and
+`helpdesk worker` do not load the web stack, and `helpdesk api` does not
+load the worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+# Exit codes: 1 for a failure at run time, 2 for a bad command line or
+# configuration file (the argparse convention).
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def _echo(line: str, *, error: bool = False) -> None:
+    stream = sys.stderr if error else sys.stdout
+    stream.write(line + "\n")
+    stream.flush()
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        message = f"invalid port {text!r}: use a number"
+        raise argparse.ArgumentTypeError(message) from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {value}: use 1 to 65535")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid share {text!r}: use a number from 0 to 1"
+        ) from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"invalid share {value}: use 0 to 1")
+    return value
+
+
+def _check_policy_file(path: Path | None) -> int | None:
+    """Validate a policy file; print the problem and return 2 when it is bad."""
+    if path is None:
+        return None
+    from helpdesk.policy_file import PolicyFileError, load_policy
+
+    try:
+        load_policy(path)
+    except PolicyFileError as exc:
+        _echo(f"error: {exc}", error=True)
+        return EXIT_USAGE
+    return None
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from helpdesk.stack import StackConfig, run_stack
+
+    refused = _check_policy_file(args.sla_policy)
+    if refused is not None:
+        return refused
+    config = StackConfig(
+        data_dir=args.data_dir,
+        api_port=args.api_port,
+        temporal_port=args.temporal_port,
+        ui_port=args.ui_port,
+        sla_policy=args.sla_policy,
+        log_level=args.log_level,
+    )
+    return run_stack(config, echo=_echo, warn=lambda line: _echo(line, error=True))
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from helpdesk.logging import configure_logging
+    from helpdesk.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings)
+    from worker.main import run_worker
+
+    asyncio.run(run_worker(settings))
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from helpdesk.logging import configure_logging
+    from helpdesk.policy_file import PolicyFileError
+    from helpdesk.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings)
+    from api.app import create_app
+
+    try:
+        app = create_app(settings)
+    except PolicyFileError as exc:
+        _echo(f"error: {exc}", error=True)
+        return EXIT_USAGE
+    uvicorn.run(
+        app,
+        host=args.host or settings.api_host,
+        port=args.port or settings.api_port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from helpdesk.db import prepare_database
+    from helpdesk.settings import get_settings
+
+    settings = get_settings()
+    seeded = asyncio.run(prepare_database(settings))
+    _echo(f"database is up to date; {len(seeded)} specialists added from the roster")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from helpdesk.demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        file=args.file,
+        api=args.api.rstrip("/"),
+        resolve_share=args.resolve_share,
+        concurrency=args.concurrency,
+        seed=args.seed,
+        assign_timeout=args.assign_timeout,
+    )
+    return asyncio.run(run_demo(options))
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from helpdesk.classification.evaluate import run_eval
+
+    result = run_eval(args.eval, explain=args.explain, out=args.out)
+    return result if isinstance(result, int) else 0
+
+
+def cmd_check_policy(args: argparse.Namespace) -> int:
+    from helpdesk.policy_file import PolicyFileError, load_policy
+
+    try:
+        policy = load_policy(args.file)
+    except PolicyFileError as exc:
+        _echo(f"error: {exc}", error=True)
+        return EXIT_USAGE
+    _echo(f"{args.file}: valid SLA policy, version {policy.version}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="helpdesk",
+        description="Support case orchestration on Temporal.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser(
+        "up",
+        help="run Temporal, a worker and the API on this machine, in the foreground",
+        description="Run the Temporal dev server, a worker and the API on "
+        "127.0.0.1 until Ctrl-C. State persists in the data directory, so "
+        "running it again carries on with the open tickets.",
+    )
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".data"),
+        help="directory for temporal.db, helpdesk.db and logs (default: ./.data)",
+    )
+    up.add_argument("--api-port", type=_port, default=8000, help="default: 8000")
+    up.add_argument(
+        "--temporal-port", type=_port, default=7233, help="gRPC port (default: 7233)"
+    )
+    up.add_argument(
+        "--ui-port", type=_port, default=8233, help="Web UI port (default: 8233)"
+    )
+    up.add_argument(
+        "--sla-policy",
+        type=Path,
+        metavar="FILE",
+        help="SLA policy YAML, checked before anything starts "
+        "(default: the built-in policy)",
+    )
+    up.add_argument(
+        "--log-level", default="INFO", help="worker and API log level (default: INFO)"
+    )
+    up.set_defaults(handler=cmd_up)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run a worker against an existing Temporal cluster and database",
+        description="Run a ticket worker. Settings come from HELPDESK_* "
+        "environment variables (HELPDESK_TEMPORAL_ADDRESS, "
+        "HELPDESK_DATABASE_URL, HELPDESK_TASK_QUEUE, ...).",
+    )
+    worker.set_defaults(handler=cmd_worker)
+
+    api = commands.add_parser(
+        "api",
+        help="run the HTTP API against an existing Temporal cluster and database",
+        description="Run the HTTP API with uvicorn. Settings come from "
+        "HELPDESK_* environment variables.",
+    )
+    api.add_argument("--host", help="bind address (default: HELPDESK_API_HOST)")
+    api.add_argument("--port", type=_port, help="port (default: HELPDESK_API_PORT)")
+    api.set_defaults(handler=cmd_api)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="bring the database schema up to date and seed the roster "
+        "(HELPDESK_DATABASE_URL)",
+    )
+    migrate.set_defaults(handler=cmd_migrate)
+
+    demo = commands.add_parser(
+        "demo",
+        help="feed a JSONL file of tickets through the API and work some of them",
+        description="Post every line of FILE as a ticket (keys that are not "
+        "intake fields, such as `expected`, are ignored), drive a share of "
+        "them to resolution as engineers would, and print a summary.",
+    )
+    demo.add_argument("--file", type=Path, required=True, help="JSONL of tickets")
+    demo.add_argument(
+        "--api",
+        default="http://127.0.0.1:8000",
+        help="API base URL (default: http://127.0.0.1:8000)",
+    )
+    demo.add_argument(
+        "--resolve-share",
+        type=_share,
+        default=0.5,
+        help="share of created tickets to work to resolution, 0 to 1 (default: 0.5)",
+    )
+    demo.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        help="requests in flight at once (default: 8)",
+    )
+    demo.add_argument(
+        "--seed", type=int, default=7, help="seed that picks the tickets to resolve"
+    )
+    demo.add_argument(
+        "--assign-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for a ticket to be assigned before working it "
+        "(default: 30)",
+    )
+    demo.set_defaults(handler=cmd_demo)
+
+    classify = commands.add_parser(
+        "classify", help="measure the classifier on a labelled JSONL file"
+    )
+    classify.add_argument(
+        "--eval", type=Path, required=True, metavar="FILE", help="labelled JSONL"
+    )
+    classify.add_argument(
+        "--explain", action="store_true", help="print the reasons for each ticket"
+    )
+    classify.add_argument("--out", type=Path, help="write the per-ticket results here")
+    classify.set_defaults(handler=cmd_classify)
+
+    check = commands.add_parser("check-policy", help="validate an SLA policy file")
+    check.add_argument("file", type=Path)
+    check.set_defaults(handler=cmd_check_policy)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
