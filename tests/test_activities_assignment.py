@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import pytest
@@ -332,3 +333,28 @@ def test_choose_specialist_without_room_returns_none() -> None:
         is None
     )
     assert choose_specialist([], {}, category=Category.PAYMENT, cursor=None) is None
+
+
+async def test_concurrent_assignments_share_out_evenly(database_url: str) -> None:
+    async with migrated(database_url) as (_, sessions):
+        await add_specialists(
+            sessions, specialist("ann"), specialist("bob"), specialist("cid")
+        )
+        activities = AssignmentActivities(sessions, ROUTING)
+
+        # Loads stay equal, so only the round-robin cursor spreads the work;
+        # without the per-role lock two requests would read the same cursor.
+        results = await asyncio.gather(
+            *(
+                activities.assign_specialist(request(f"HD-CC00{n:02d}"))
+                for n in range(9)
+            )
+        )
+
+    picks = [result.assignee.id for result in results if result.assignee]
+    assert len(picks) == 9
+    assert {name: picks.count(name) for name in set(picks)} == {
+        "ann": 3,
+        "bob": 3,
+        "cid": 3,
+    }
