@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 from activities import build_activities
 from helpdesk.db import create_engine, prepare_database
 from helpdesk.settings import Settings
+from workflows.ticket import TicketWorkflow
 
 log = structlog.get_logger("helpdesk.worker")
 
@@ -30,14 +31,7 @@ CONNECT_TIMEOUT_S = 60.0
 
 
 def worker_workflows() -> list[type]:
-    # NOTE: until workflows/ticket.py exists the worker runs the activities
-    # only; any other import error in the workflow module is raised.
-    try:
-        from workflows.ticket import TicketWorkflow
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("workflows.ticket",):
-            raise
-        return []
+    """Return the workflow classes the ticket worker runs."""
     return [TicketWorkflow]
 
 
