@@ -168,13 +168,13 @@ def configure_logging(
     settings = settings or Settings()
     stream = stream or sys.stderr
     console = _use_console(log_format or settings.log_format, stream)
-    level = level or settings.log_level
-    if isinstance(level, str):
-        level = logging.getLevelName(level.upper())
+    requested = level or settings.log_level
+    level = requested
+    if isinstance(requested, str):
+        level = logging.getLevelName(requested.strip().upper())
         if not isinstance(level, int):
             raise ValueError(
-                f"invalid log level {settings.log_level!r}: "
-                "use DEBUG, INFO, WARNING or ERROR"
+                f"invalid log level {requested!r}: use DEBUG, INFO, WARNING or ERROR"
             )
 
     shared: list[Processor] = [

@@ -200,8 +200,8 @@ async def test_reassigned_ticket_does_not_count_against_others(
                 session, snapshot("HD-MOVE01", assignee="bob"), []
             )
 
-        # Without its own ticket bob has 0 open tickets, so he wins the tie
-        # against ann's 1.
+        # Not counting the ticket being assigned, bob has 0 open tickets and
+        # ann has 1.
         result = await AssignmentActivities(sessions, ROUTING).assign_specialist(
             request("HD-MOVE01")
         )

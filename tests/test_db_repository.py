@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from db_factories import T0, events, migrated, snapshot, specialist
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from helpdesk.db import repository
 from helpdesk.db.models import TicketEventRow, TicketRow
@@ -139,7 +140,7 @@ def test_next_deadline_picks_earliest_running_clock() -> None:
     assert repository.next_deadline(resolved) is None
 
 
-async def _project_queue(sessions) -> list[str]:  # type: ignore[no-untyped-def]
+async def _project_queue(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
     """Store a queue of tickets; return their ids in the expected order."""
     queue = [
         # (id, minutes to first response due, on hold)

@@ -148,6 +148,11 @@ def test_invalid_format_is_rejected() -> None:
         configure_logging(Settings(), log_format="xml", stream=io.StringIO())
 
 
+def test_invalid_level_is_rejected() -> None:
+    with pytest.raises(ValueError, match="invalid log level 'LOUD'"):
+        configure_logging(Settings(), level="LOUD", stream=io.StringIO())
+
+
 def test_ticket_id_from_workflow_id() -> None:
     assert ticket_id_from_workflow_id("ticket-HD-4F7K2Q") == "HD-4F7K2Q"
     assert ticket_id_from_workflow_id("sla-report") is None
