@@ -1,0 +1,530 @@
+"""The rule-based ticket classifier.
+
+The classifier scores signal groups (categories, the nature of the ticket,
+impact and urgency levels, flags) from the ticket's words, regular
+expressions over its text, its reporter kind and channel, and its
+attributes. Then it decides in this order:
+
+1. category: the highest-scoring category, or the fallback when no category
+   has enough evidence;
+2. type: a request when request wording outweighs fault wording, otherwise
+   the category's type (or its integration type when integration wording
+   dominates);
+3. priority: the impact x urgency matrix, then floors such as "an active
+   compromise is P1".
+
+Every decision keeps the evidence that led to it as readable reasons.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from helpdesk.classification.language import LanguageGuesser
+from helpdesk.classification.rules import (
+    ClassificationRules,
+    ImpactLevel,
+    UrgencyLevel,
+)
+from helpdesk.classification.signals import GroupScore, Matcher
+from helpdesk.classification.text import PreparedText, prepare
+from helpdesk.domain import (
+    Category,
+    Classification,
+    Priority,
+    ReporterKind,
+    TicketIntake,
+    TicketType,
+)
+
+# Score at which evidence counts as fairly strong (confidence ~0.63).
+_EVIDENCE_SCALE = 4.0
+
+
+def _strength(score: float) -> float:
+    return 1.0 - math.exp(-max(score, 0.0) / _EVIDENCE_SCALE)
+
+
+@dataclass
+class _Scores:
+    groups: dict[str, GroupScore] = field(default_factory=dict)
+
+    def get(self, key: str) -> float:
+        group = self.groups.get(key)
+        return group.score if group else 0.0
+
+    def group(self, key: str) -> GroupScore:
+        return self.groups.setdefault(key, GroupScore())
+
+    def add(self, adds: Mapping[str, float], reason: str, amount: float = 1.0) -> None:
+        for key, weight in adds.items():
+            self.group(key).add(weight * amount, reason)
+
+    def describe(self, key: str) -> str:
+        group = self.groups.get(key)
+        return group.describe() if group else "no signal"
+
+
+@dataclass
+class _Decision:
+    value: Any
+    confidence: float
+    reason: str
+
+
+class Classifier:
+    """Classifies ticket intakes with one rules file; safe to share by threads."""
+
+    def __init__(self, rules: ClassificationRules) -> None:
+        self.rules = rules
+        self.matcher = Matcher(rules.signal_groups(), rules.tiers, rules.matching)
+        self.languages = LanguageGuesser(rules.languages, rules.language_detection)
+
+    def preload(self) -> None:
+        """Load the language models now rather than on the first ticket."""
+        self.languages.load()
+
+    def classify(self, intake: TicketIntake) -> Classification:
+        """Classify a ticket; values the reporter gave are kept as they are."""
+        rules = self.rules
+        given = {
+            "type": intake.type,
+            "category": intake.category,
+            "priority": intake.priority,
+        }
+        text = prepare(
+            intake.title,
+            intake.description + "\n" + self._attribute_text(intake.attributes),
+            max_chars=rules.limits.max_text_chars,
+            max_trace_lines=rules.limits.max_trace_lines,
+        )
+        language = self.languages.detect(text.prose)
+        reasons: list[str] = []
+        if language:
+            reasons.append(f"language {language.code} ({language.confidence:.2f})")
+        reasons.extend(self._text_notes(text))
+
+        if all(value is not None for value in given.values()):
+            reasons.append("type, category and priority given by the reporter")
+            return Classification(
+                type=intake.type,
+                category=intake.category,
+                priority=intake.priority,
+                confidence=1.0,
+                reasons=reasons,
+                source="reporter",
+                language=language.code if language else None,
+            )
+
+        scores = _Scores(self.matcher.match(text, language.code if language else None))
+        self._add_patterns(text, scores)
+        self._add_priors(intake, scores)
+        self._add_attribute_counts(intake.attributes, scores)
+        self._add_flag_effects(scores)
+
+        category = self._category(scores, intake.type, intake.category)
+        ticket_type = self._type(scores, category, intake.type)
+        priority = self._priority(
+            scores, category, ticket_type.value, intake.priority, intake.reporter.kind
+        )
+
+        reasons += [category.reason, ticket_type.reason, *priority.reason.split("\n")]
+        confidence = (
+            category.confidence * ticket_type.confidence * priority.confidence
+        ) ** (1 / 3)
+        vague = scores.get(f"category.{category.value.value}") < (
+            rules.triage.min_category_score
+        )
+        needs_triage = vague or confidence < rules.triage.below_confidence
+        if needs_triage:
+            reasons.append(
+                "needs triage: "
+                + (
+                    "too little to go on, safe default used"
+                    if vague
+                    else f"confidence {confidence:.2f} below "
+                    f"{rules.triage.below_confidence:.2f}"
+                )
+            )
+        return Classification(
+            type=ticket_type.value,
+            category=category.value,
+            priority=priority.value,
+            confidence=round(confidence, 3),
+            reasons=reasons,
+            needs_triage=needs_triage,
+            source="classifier",
+            language=language.code if language else None,
+        )
+
+    # -- evidence ---------------------------------------------------------
+
+    def _attribute_text(self, attributes: Mapping[str, Any]) -> str:
+        """Flatten attributes into "key value" lines so their words count."""
+        lines: list[str] = []
+
+        def walk(prefix: str, value: Any, depth: int) -> None:
+            if depth > 3:
+                return
+            if isinstance(value, Mapping):
+                for key, item in value.items():
+                    walk(f"{prefix} {key}".strip(), item, depth + 1)
+            elif isinstance(value, list | tuple):
+                for item in value[:50]:
+                    walk(prefix, item, depth + 1)
+            elif isinstance(value, str | int | float) and not isinstance(value, bool):
+                lines.append(f"{prefix.replace('_', ' ')}: {value}")
+
+        walk("", attributes, 0)
+        return "\n".join(lines)[: self.rules.limits.max_attribute_chars]
+
+    def _text_notes(self, text: PreparedText) -> list[str]:
+        notes = []
+        if text.trace_lines:
+            notes.append(
+                f"text: {text.trace_lines} stack trace or log lines, the first "
+                f"{min(text.trace_lines, self.rules.limits.max_trace_lines)} matched"
+            )
+        if text.truncated_chars:
+            notes.append(
+                f"text: {text.truncated_chars} characters beyond the cap skipped"
+            )
+        return notes
+
+    def _add_patterns(self, text: PreparedText, scores: _Scores) -> None:
+        cap = self.rules.matching.repeat_cap
+        for pattern in self.rules.patterns:
+            counts: dict[str, int] = {}
+            for found in pattern.compiled.finditer(text.folded):
+                code = next((v for v in found.groupdict().values() if v), None)
+                label = f"{pattern.name} {code}" if code else pattern.name
+                counts[label] = counts.get(label, 0) + 1
+                if sum(counts.values()) >= 1000:
+                    break
+            if not counts:
+                continue
+            total = sum(counts.values())
+            reason = ", ".join(
+                f"{label} x{count}" if count > 1 else label
+                for label, count in sorted(counts.items(), key=lambda kv: -kv[1])
+            )
+            amount = 1 + math.log2(min(total, cap))
+            scores.add(pattern.adds, reason, amount)
+
+    def _add_priors(self, intake: TicketIntake, scores: _Scores) -> None:
+        priors = self.rules.priors
+        kind = intake.reporter.kind
+        if kind in priors.reporter:
+            scores.add(priors.reporter[kind], f"reporter {kind.value}")
+        if intake.channel in priors.channel:
+            scores.add(
+                priors.channel[intake.channel], f"channel {intake.channel.value}"
+            )
+
+    def _add_attribute_counts(
+        self, attributes: Mapping[str, Any], scores: _Scores
+    ) -> None:
+        rules = self.rules.attributes
+        for key in rules.affected_count_keys:
+            value = attributes.get(key)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if value >= rules.platform_at_least:
+                level = "platform"
+            elif value >= rules.segment_at_least:
+                level = "segment"
+            else:
+                level = "single"
+            scores.group(f"impact.{level}").add(
+                self.rules.tiers.strong, f"attribute {key}={value}"
+            )
+
+    def _add_flag_effects(self, scores: _Scores) -> None:
+        for name, flag in self.rules.flags.items():
+            if flag.adds and scores.get(f"flag.{name}") >= flag.min_score:
+                scores.add(flag.adds, f"flag {name}")
+
+    # -- decisions --------------------------------------------------------
+
+    def _category(
+        self,
+        scores: _Scores,
+        given_type: TicketType | None,
+        given: Category | None,
+    ) -> _Decision:
+        rules = self.rules
+        if given is not None:
+            return _Decision(
+                given, 1.0, f"category {given.value}: given by the reporter"
+            )
+        ranked = sorted(
+            ((scores.get(f"category.{c.value}"), c) for c in rules.categories),
+            key=lambda item: -item[0],
+        )
+        if given_type is not None:
+            # A given type points to the categories whose faults have that type.
+            ranked = sorted(
+                (
+                    (score + (rules.tiers.strong if rule_type == given_type else 0), c)
+                    for score, c in ranked
+                    for rule_type in [rules.categories[c].type]
+                ),
+                key=lambda item: -item[0],
+            )
+        (top, best), (second, runner_up) = ranked[0], ranked[1]
+        preferred = self._preferred(ranked)
+        if preferred is not None:
+            (top, best), (second, runner_up) = preferred
+        if top < rules.triage.min_category_score:
+            fallback = rules.fallback.category
+            if given_type is not None:
+                fallback = next(
+                    (
+                        c
+                        for c, rule in rules.categories.items()
+                        if rule.type == given_type
+                    ),
+                    fallback,
+                )
+            confidence = 0.2 + 0.2 * _strength(top)
+            hint = (
+                f"; weak hint {best.value}: {scores.describe(f'category.{best.value}')}"
+                if top > 0
+                else ""
+            )
+            return _Decision(
+                fallback,
+                confidence,
+                f"category {fallback.value} ({confidence:.2f}): safe default, no "
+                f"category reached {rules.triage.min_category_score:g}{hint}",
+            )
+        margin = max(top - second, 0.0) / top
+        confidence = _strength(top) * (0.45 + 0.55 * margin)
+        reason = (
+            f"category {best.value} ({confidence:.2f}): "
+            f"{scores.describe(f'category.{best.value}')}"
+        )
+        if second > 0:
+            reason += f"; runner-up {runner_up.value} {second:.1f} vs {top:.1f}"
+        return _Decision(best, confidence, reason)
+
+    def _preferred(
+        self, ranked: list[tuple[float, Category]]
+    ) -> tuple[tuple[float, Category], tuple[float, Category]] | None:
+        """Apply `preferred_over`: return (chosen, runner-up) or None.
+
+        Trouble with a named game provider's callbacks is a provider ticket
+        even when its integration words outnumber the provider words.
+        """
+        top, best = ranked[0]
+        for score, category in ranked[1:]:
+            rule = self.rules.categories[category]
+            if best in rule.preferred_over and score >= rule.preferred_at:
+                return (score, category), (top, best)
+        return None
+
+    def _type(
+        self, scores: _Scores, category: _Decision, given: TicketType | None
+    ) -> _Decision:
+        rules = self.rules
+        if given is not None:
+            return _Decision(given, 1.0, f"type {given.value}: given by the reporter")
+        rule = rules.categories[category.value]
+        request = scores.get("nature.request")
+        fault = scores.get("nature.fault") + scores.get("urgency.down")
+        integration = scores.get("nature.integration")
+        category_score = scores.get(f"category.{category.value.value}")
+        vague = category_score < rules.triage.min_category_score
+
+        resistance = category_score if rule.keeps_type_on_request else 0.0
+        if (
+            request >= rules.natures["request"].min_score
+            and request > fault + resistance
+        ):
+            confidence = _strength(request) * (0.5 + 0.5 * (request - fault) / request)
+            return _Decision(
+                TicketType.SERVICE_REQUEST,
+                confidence,
+                f"type service_request ({confidence:.2f}): request wording "
+                f"{scores.describe('nature.request')} outweighs fault wording "
+                f"({fault:.1f} vs {request:.1f})",
+            )
+        if vague:
+            if fault >= rules.natures["fault"].min_score:
+                confidence = 0.3 + 0.2 * _strength(fault)
+                return _Decision(
+                    TicketType.TECHNICAL_INCIDENT,
+                    confidence,
+                    f"type technical_incident ({confidence:.2f}): something is "
+                    f"failing ({scores.describe('nature.fault')}) but not what",
+                )
+            return _Decision(
+                rules.fallback.type,
+                0.25,
+                f"type {rules.fallback.type.value} (0.25): safe default, "
+                "no fault or request wording",
+            )
+        if (
+            rule.integration_type is not None
+            and integration >= rules.natures["integration"].min_score
+            and integration > scores.get("nature.fault")
+        ):
+            confidence = category.confidence * (0.5 + 0.5 * _strength(integration))
+            return _Decision(
+                rule.integration_type,
+                confidence,
+                f"type {rule.integration_type.value} ({confidence:.2f}): "
+                f"{category.value.value} ticket about the link between systems: "
+                f"{scores.describe('nature.integration')}",
+            )
+        confidence = category.confidence * (0.7 + 0.3 * _strength(fault))
+        return _Decision(
+            rule.type,
+            confidence,
+            f"type {rule.type.value} ({confidence:.2f}): a fault in "
+            f"{category.value.value}"
+            + (f" ({scores.describe('nature.fault')})" if fault else ""),
+        )
+
+    def _impact(self, scores: _Scores) -> tuple[ImpactLevel, bool]:
+        """Return the impact level and whether evidence (not a default) set it."""
+        levels = self.rules.impact.levels
+        platform = scores.get("impact.platform")
+        if platform >= levels["platform"].min_score:
+            return "platform", True
+        segment = scores.get("impact.segment")
+        single = scores.get("impact.single")
+        if segment >= levels["segment"].min_score and segment >= single:
+            return "segment", True
+        if single >= levels["single"].min_score:
+            return "single", True
+        if segment >= levels["segment"].min_score:
+            return "segment", True
+        return "single", False
+
+    def _urgency(
+        self, scores: _Scores, ticket_type: TicketType
+    ) -> tuple[UrgencyLevel, bool]:
+        """Return the urgency level and whether evidence (not a default) set it.
+
+        Request wording counts towards the `request` level, and a service
+        request is not urgent unless the `down` level is reached.
+        """
+        levels = self.rules.urgency.levels
+        down = scores.get("urgency.down")
+        degraded = scores.get("urgency.degraded")
+        request = scores.get("urgency.request") + scores.get("nature.request")
+        if down >= levels["down"].min_score and down >= degraded * 0.7:
+            return "down", True
+        if ticket_type is TicketType.SERVICE_REQUEST:
+            return "request", request > 0
+        if request >= levels["request"].min_score and request > down + degraded:
+            return "request", True
+        if down + degraded >= levels["degraded"].min_score:
+            return "degraded", True
+        if scores.get("nature.fault") >= self.rules.natures["fault"].min_score:
+            return "degraded", False
+        return self.rules.urgency.default, False
+
+    def _priority(
+        self,
+        scores: _Scores,
+        category: _Decision,
+        ticket_type: TicketType,
+        given: Priority | None,
+        reporter: ReporterKind,
+    ) -> _Decision:
+        rules = self.rules
+        if given is not None:
+            return _Decision(
+                given, 1.0, f"priority {given.value}: given by the reporter"
+            )
+        impact, impact_found = self._impact(scores)
+        if not impact_found:
+            impact = rules.impact.by_reporter.get(reporter, impact)
+        urgency, urgency_found = self._urgency(scores, ticket_type)
+        lines = [
+            f"impact {impact}: "
+            + (
+                scores.describe(f"impact.{impact}")
+                if impact_found
+                else f"default for reporter {reporter.value}"
+            ),
+            f"urgency {urgency}: "
+            + (self._describe_urgency(scores, urgency) if urgency_found else "default"),
+        ]
+        category_score = scores.get(f"category.{category.value.value}")
+        if (
+            not impact_found
+            and not urgency_found
+            and category_score < rules.triage.min_category_score
+        ):
+            priority = rules.fallback.priority
+            lines.append(f"priority {priority.value}: safe default for a vague ticket")
+            return _Decision(priority, 0.3, "\n".join(lines))
+
+        priority = rules.priority.matrix[impact][urgency]
+        lines.append(f"priority {priority.value} = impact {impact} x urgency {urgency}")
+        vague = category_score < rules.triage.min_category_score
+        if vague and rules.fallback.priority.level < priority.level:
+            priority = rules.fallback.priority
+            lines.append(
+                f"priority raised to {priority.value}: safe default for a vague ticket"
+            )
+        for floor in rules.priority.floors:
+            if not self._floor_applies(
+                floor.flag, floor.impact, floor.urgency, scores, impact, urgency
+            ):
+                continue
+            if floor.priority.level < priority.level:
+                priority = floor.priority
+                detail = (
+                    f" ({scores.describe(f'flag.{floor.flag}')})" if floor.flag else ""
+                )
+                lines.append(
+                    f"priority raised to {priority.value}: {floor.name}{detail}"
+                )
+        confidence = (
+            (0.45 + 0.55 * _strength(self._level_score(scores, "impact", impact)))
+            * (0.45 + 0.55 * _strength(self._level_score(scores, "urgency", urgency)))
+        ) ** 0.5
+        if not impact_found:
+            confidence *= 0.8
+        if not urgency_found:
+            confidence *= 0.8
+        lines[-1] += f" ({confidence:.2f})" if len(lines) == 3 else ""
+        return _Decision(priority, confidence, "\n".join(lines))
+
+    @staticmethod
+    def _describe_urgency(scores: _Scores, urgency: UrgencyLevel) -> str:
+        keys = [f"urgency.{urgency}"]
+        if urgency == "request":
+            keys.append("nature.request")
+        return (
+            ", ".join(scores.describe(key) for key in keys if key in scores.groups)
+            or "no signal"
+        )
+
+    def _floor_applies(
+        self,
+        flag: str | None,
+        impacts: Iterable[ImpactLevel] | None,
+        urgencies: Iterable[UrgencyLevel] | None,
+        scores: _Scores,
+        impact: ImpactLevel,
+        urgency: UrgencyLevel,
+    ) -> bool:
+        if flag is not None and scores.get(f"flag.{flag}") < (
+            self.rules.flags[flag].min_score  # type: ignore[index]
+        ):
+            return False
+        if impacts is not None and impact not in impacts:
+            return False
+        return urgencies is None or urgency in urgencies
+
+    @staticmethod
+    def _level_score(scores: _Scores, dimension: str, level: str) -> float:
+        return scores.get(f"{dimension}.{level}")
