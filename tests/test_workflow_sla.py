@@ -82,7 +82,8 @@ async def test_p1_unacknowledged_climbs_ladder(
         for escalation, offset in zip(escalations, (10, 25, 55, 85, 115), strict=True):
             assert_at(escalation, registered + timedelta(minutes=offset))
 
-        # Levels 2 and up reassign to someone who has not had the ticket yet.
+        # Levels 2 to 5 reassign. Levels 2 and 3 go through the whole DevOps
+        # pool, and no step leaves the ticket with the same specialist.
         reassignments = [
             e for e in events_of(events, EventKind.ASSIGNED) if e.details["previous"]
         ]

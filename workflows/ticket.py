@@ -157,6 +157,7 @@ class TicketWorkflow:
             async with self._lock:
                 await self._register()
         else:
+            workflow.set_current_details(self._details_markdown())
             self._log("ticket.run.continued", run_count=self._state.run_count)
 
         while self._state.stage != Stage.CLOSED:
