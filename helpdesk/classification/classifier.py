@@ -339,10 +339,16 @@ class Classifier:
         category_score = scores.get(f"category.{category.value.value}")
         vague = category_score < rules.triage.min_category_score
 
-        resistance = category_score if rule.keeps_type_on_request else 0.0
+        # A request that also describes a fault keeps the category's type
+        # where the rules say so: a weakness reported as "please require 2FA"
+        # is a security alert, "how do I turn on 2FA?" is a request.
+        keeps_type = (
+            rule.keeps_type_on_request and fault >= rules.natures["fault"].min_score
+        )
         if (
-            request >= rules.natures["request"].min_score
-            and request > fault + resistance
+            not keeps_type
+            and request >= rules.natures["request"].min_score
+            and request > fault
         ):
             confidence = _strength(request) * (0.5 + 0.5 * (request - fault) / request)
             return _Decision(

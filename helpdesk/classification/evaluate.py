@@ -178,7 +178,7 @@ def _confusion_table(report: EvalReport, name: str) -> Table:
     table = Table(title=f"{name}: expected (rows) x classified (columns)")
     table.add_column("expected", style="bold")
     for label in labels:
-        table.add_column(label, justify="right")
+        table.add_column(_short(label), justify="right")
     for expected in labels:
         cells = []
         for got in labels:
@@ -187,6 +187,13 @@ def _confusion_table(report: EvalReport, name: str) -> Table:
             cells.append(f"[green]{text}[/]" if expected == got and count else text)
         table.add_row(expected, *cells)
     return table
+
+
+def _short(label: str) -> str:
+    """Return a column header: the type without its kind suffix."""
+    for suffix in ("_incident", "_request", "_issue", "_alert"):
+        label = label.removesuffix(suffix)
+    return label
 
 
 def _explain(console: Console, case: Case) -> None:

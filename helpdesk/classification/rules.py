@@ -108,7 +108,7 @@ class CategoryRule(Strict):
     )
     keeps_type_on_request: bool = Field(
         default=False,
-        description="a request in this category keeps the category's type",
+        description="a request that also describes a fault keeps this type",
     )
     preferred_over: list[Category] = Field(
         default_factory=list,
@@ -196,7 +196,7 @@ class PatternRule(Strict):
 
     @cached_property
     def compiled(self) -> re.Pattern[str]:
-        return re.compile(self.regex, re.IGNORECASE)
+        return re.compile(self.regex)
 
 
 class AttributeRules(Strict):

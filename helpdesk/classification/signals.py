@@ -259,22 +259,29 @@ def _best_per_position(hits: list[_Hit]) -> list[_Hit]:
 
 
 def _drop_covered(hits: list[_Hit]) -> list[_Hit]:
-    """Drop hits inside a longer hit of the same dimension.
+    """Drop hits that a more specific hit of the same dimension explains.
 
     "payment provider" is a payment phrase, so its "provider" must not count
-    for the provider category as well.
+    for the provider category as well; and "stortingslimiet*" (deposit
+    limit) is more specific than "storting*" (deposit) on the same word.
     """
-    phrases = [hit for hit in hits if hit.end - hit.start > 1]
-    if not phrases:
-        return hits
     covered: dict[str, set[int]] = defaultdict(set)
-    for hit in phrases:
+    longest: dict[tuple[str, int], int] = {}
+    for hit in hits:
         dimension = hit.term.key.split(".", 1)[0]
-        covered[dimension].update(range(hit.start, hit.end))
+        if hit.end - hit.start > 1:
+            covered[dimension].update(range(hit.start, hit.end))
+        else:
+            slot = (dimension, hit.start)
+            length = len(hit.term.parts[0][0])
+            longest[slot] = max(longest.get(slot, 0), length)
     kept = []
     for hit in hits:
         dimension = hit.term.key.split(".", 1)[0]
-        inside = hit.end - hit.start == 1 and hit.start in covered[dimension]
-        if not inside:
-            kept.append(hit)
+        if hit.end - hit.start == 1:
+            if hit.start in covered[dimension]:
+                continue
+            if len(hit.term.parts[0][0]) < longest[(dimension, hit.start)]:
+                continue
+        kept.append(hit)
     return kept

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 # Letters that carry no combining mark in Unicode, so NFD does not strip them.
 _EXTRA_FOLDS = str.maketrans(
@@ -38,12 +39,24 @@ _TRACE_LINE = re.compile(
 )
 
 
+# Combining diacritical marks (U+0300-U+036F) cover the accents of the
+# Latin and Cyrillic languages the rules list: é, ñ, ş, ą, й, ё.
+_COMBINING = re.compile("[\u0300-\u036f]")
+
+
 def fold(text: str) -> str:
     """Return the matching form of `text`: NFKC, casefold, no accents."""
+    if text.isascii():
+        return text.lower()
     text = unicodedata.normalize("NFKC", text).casefold()
-    decomposed = unicodedata.normalize("NFD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    stripped = _COMBINING.sub("", unicodedata.normalize("NFD", text))
     return unicodedata.normalize("NFC", stripped).translate(_EXTRA_FOLDS)
+
+
+@lru_cache(maxsize=50_000)
+def fold_word(word: str) -> str:
+    """Return `fold(word)`, cached: ticket words repeat a lot."""
+    return fold(word)
 
 
 @dataclass
@@ -116,7 +129,7 @@ def prepare(
     return PreparedText(
         raw=full,
         folded=fold(full),
-        tokens=[fold(word) for word in surface],
+        tokens=[fold_word(word) for word in surface],
         surface=surface,
         title_tokens=len(title_surface),
         trace_lines=trace_lines,
