@@ -1,0 +1,85 @@
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from helpdesk.domain import Priority
+from helpdesk.policy_file import PolicyFileError, load_policy, parse_policy
+from helpdesk.sla import DEFAULT_POLICY, SlaPolicy, format_duration, parse_duration
+
+DEPLOY_POLICY = Path(__file__).resolve().parent.parent / "deploy" / "sla-policy.yaml"
+
+VALID = """\
+version: "2026-12"
+warning_thresholds: [0.75, 0.9]
+reopen_window: 72h
+priorities:
+  P1: {first_response: 15m, resolution: 4h}
+  P2: {first_response: 30m, resolution: 8h}
+  P3: {first_response: 2h, resolution: 24h}
+  P4: {first_response: 8h, resolution: 3d}
+"""
+
+
+def test_deployed_policy_loads() -> None:
+    policy = load_policy(DEPLOY_POLICY)
+
+    assert policy.targets(Priority.P1).first_response == timedelta(minutes=15)
+    assert policy.targets(Priority.P4).resolution == timedelta(hours=72)
+    assert policy.reopen_window == timedelta(hours=72)
+    assert policy.escalation.steps[1].reassign
+
+
+def test_valid_policy_parses_durations() -> None:
+    policy = parse_policy(VALID)
+
+    assert policy.version == "2026-12"
+    assert policy.targets(Priority.P2).resolution == timedelta(hours=8)
+    assert policy.targets(Priority.P4).resolution == timedelta(days=3)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        (VALID.replace("15m", "15x"), 5, "invalid duration '15x'"),
+        (VALID.replace("  P4: {first_response: 8h, resolution: 3d}\n", ""), 4, "P4"),
+        (VALID.replace("[0.75, 0.9]", "[0.9, 0.75]"), 2, "rising order"),
+        (VALID.replace("[0.75, 0.9]", "[75, 90]"), 2, "between 0 and 1"),
+        (VALID.replace("first_response: 2h", "first_response: 30h"), 7, "longer"),
+        (VALID + "surprise: true\n", 9, "surprise"),
+        ("version: [unclosed\n", 2, "invalid YAML"),
+    ],
+)
+def test_bad_policy_names_line_and_reason(text: str, line: int, fragment: str) -> None:
+    with pytest.raises(PolicyFileError) as caught:
+        parse_policy(text, source="policy.yaml")
+
+    assert f"policy.yaml:{line}:" in str(caught.value)
+    assert fragment in str(caught.value)
+
+
+def test_missing_policy_file_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(PolicyFileError, match="cannot read the SLA policy"):
+        load_policy(tmp_path / "absent.yaml")
+
+
+def test_policy_survives_json_round_trip() -> None:
+    # The policy travels inside the workflow input as JSON.
+    dumped = DEFAULT_POLICY.model_dump_json()
+
+    assert SlaPolicy.model_validate_json(dumped) == DEFAULT_POLICY
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30), ("15m", 900), ("4h", 14_400), ("3d", 259_200), ("1h30m", 5_400)],
+)
+def test_duration_formats(text: str, seconds: int) -> None:
+    assert parse_duration(text).total_seconds() == seconds
+    assert format_duration(parse_duration(text)) == text
+
+
+@pytest.mark.parametrize("text", ["", "15", "m15", "15 minutes", "-5m", "0s"])
+def test_invalid_duration_rejected(text: str) -> None:
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration(text)
