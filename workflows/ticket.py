@@ -61,7 +61,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows import rules, sla_clock
     from workflows.deadlines import Deadline, DeadlineKind, next_deadline
     from workflows.sla_clock import SignalKind
-    from workflows.state import TicketState, build_snapshot, new_state, sla_state
+    from workflows.state import TicketState, build_snapshot, new_state
+    from workflows.texts import notification_body, status_markdown
     from workflows.visibility import changed_search_attributes
 
 SYSTEM_ACTOR = "system"
@@ -157,7 +158,7 @@ class TicketWorkflow:
             async with self._lock:
                 await self._register()
         else:
-            workflow.set_current_details(self._details_markdown())
+            workflow.set_current_details(status_markdown(self._ticket_id, self._state))
             self._log("ticket.run.continued", run_count=self._state.run_count)
 
         while self._state.stage != Stage.CLOSED:
@@ -249,7 +250,7 @@ class TicketWorkflow:
             elif deadline.kind == DeadlineKind.P1_UNACKNOWLEDGED:
                 self._state.p1_unacknowledged_reported = True
                 after = format_duration(self._policy.escalation.p1_unacknowledged_after)
-                await self._start_escalation(
+                self._start_escalation(
                     "p1_unacknowledged", f"P1 not acknowledged within {after}"
                 )
             elif deadline.kind == DeadlineKind.ESCALATION_STEP:
@@ -304,7 +305,7 @@ class TicketWorkflow:
             self._take_assignment(result, SYSTEM_ACTOR)
         else:
             self._queue(result)
-            await self._start_escalation("unassigned", result.reason)
+            self._start_escalation("unassigned", result.reason)
         await self._publish()
 
     async def _classify(self) -> Classification:
@@ -449,9 +450,9 @@ class TicketWorkflow:
         self._notify_assignee(event, "sla_breached")
         self._log("ticket.sla.breached", clock=name.value)
         label = name.value.replace("_", " ")
-        await self._start_escalation(f"breach:{name.value}", f"{label} SLA breached")
+        self._start_escalation(f"breach:{name.value}", f"{label} SLA breached")
 
-    async def _start_escalation(self, trigger: str, reason: str) -> None:
+    def _start_escalation(self, trigger: str, reason: str) -> None:
         """Start the ladder on an automatic trigger, unless it is already running.
 
         The first step comes `steps[0].after` later (at once by default);
@@ -592,27 +593,15 @@ class TicketWorkflow:
             recipient=recipient,
             kind=kind,
             subject=f"[{state.priority.value}] {self._ticket_id}: {kind}",
-            body=self._notification_body(cause, kind),
+            body=notification_body(
+                self._ticket_id, self._input.intake.title, state, cause, kind
+            ),
             priority=state.priority,
             details={"event_seq": cause.seq, **cause.details},
         )
         task = asyncio.create_task(self._send(request, f"notify {audience}: {kind}"))
         self._notifications.add(task)
         task.add_done_callback(self._notifications.discard)
-
-    def _notification_body(self, cause: TicketEvent, kind: str) -> str:
-        state = self._state
-        lines = [
-            f"Ticket {self._ticket_id} ({state.priority.value}, {state.category.value})"
-            f" is in stage {state.stage.value}: {kind}.",
-            f"Title: {self._input.intake.title}",
-        ]
-        for clock in state.clocks():
-            if not clock.met:
-                lines.append(f"{clock.label()} due {clock.due_at().isoformat()}")
-        if cause.kind == EventKind.ESCALATED:
-            lines.append(f"Escalation level {cause.details.get('level')}.")
-        return "\n".join(lines)
 
     async def _send(self, request: NotificationRequest, summary: str) -> None:
         details: dict[str, Any] = {
@@ -698,40 +687,7 @@ class TicketWorkflow:
             summary=f"project ticket: events {events[0].seq}-{events[-1].seq}",
         )
         del state.pending_events[: len(events)]
-        workflow.set_current_details(self._details_markdown())
-
-    def _details_markdown(self) -> str:
-        """Return the Web UI status: ids, stage, priority and due times only."""
-        state = self._state
-        assignee = state.assignee.id if state.assignee else "unassigned"
-        lines = [
-            f"**{self._ticket_id}** · {state.priority.value} · "
-            f"stage `{state.stage.value}` · assignee `{assignee}` · "
-            f"SLA `{sla_state(state).value}`",
-            "",
-        ]
-        for clock in state.clocks():
-            title = clock.name.value.replace("_", " ")
-            if clock.met_at is not None:
-                status = f"met {clock.met_at:%Y-%m-%d %H:%M:%S}Z"
-            elif clock.paused:
-                status = "paused"
-            else:
-                status = f"due {clock.due_at():%Y-%m-%d %H:%M:%S}Z"
-            if clock.breached:
-                status += " (breached)"
-            lines.append(f"- {title} (cycle {clock.cycle}): {status}")
-        escalation = state.escalation
-        if escalation.level:
-            running = "running" if escalation.active else "stopped"
-            lines.append(f"- escalation level {escalation.level} ({running})")
-        if state.on_hold and state.hold_reason:
-            lines.append(f"- on hold: {state.hold_reason.value}")
-        if state.reopen_window_ends_at is not None and state.stage == Stage.RESOLVED:
-            lines.append(
-                f"- reopen window ends {state.reopen_window_ends_at:%Y-%m-%d %H:%M}Z"
-            )
-        return "\n".join(lines)
+        workflow.set_current_details(status_markdown(self._ticket_id, self._state))
 
     def _log(self, event: str, **fields: Any) -> None:
         workflow.logger.info(event, extra=self._log_fields(fields))
@@ -1053,9 +1009,8 @@ class TicketWorkflow:
     async def _resume(self, request: ActionRequest) -> None:
         state = self._state
         now = workflow.now()
-        held = 0.0
         for clock in state.clocks():
-            held = max(held, sla_clock.resume(clock, now))
+            sla_clock.resume(clock, now)
         escalation = state.escalation
         if escalation.paused_remaining_seconds is not None:
             escalation.next_step_at = now + timedelta(
@@ -1063,8 +1018,7 @@ class TicketWorkflow:
             )
             escalation.paused_remaining_seconds = None
         reason = state.hold_reason
-        if state.hold_started_at is not None:
-            held = (now - state.hold_started_at).total_seconds()
+        held = (now - (state.hold_started_at or now)).total_seconds()
         state.on_hold = False
         state.hold_reason = None
         state.hold_started_at = None
