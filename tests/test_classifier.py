@@ -431,3 +431,40 @@ async def test_activity_classifies_without_blocking() -> None:
     assert result.category is Category.PAYMENT
     assert result.priority is Priority.P1
     assert result.reasons
+
+
+def test_security_question_is_request() -> None:
+    result = classify(
+        intake(
+            "How do I turn on two-factor authentication?", "Where is the 2FA setting?"
+        )
+    )
+
+    assert result.category is Category.SECURITY
+    assert result.type is TicketType.SERVICE_REQUEST
+
+
+def test_weakness_phrased_as_request_is_alert() -> None:
+    result = classify(
+        intake(
+            "Please require 2FA for withdrawals",
+            "The site never asks for the 2FA code when I withdraw, so anyone with a "
+            "stolen session cookie can empty an account.",
+        )
+    )
+
+    assert result.category is Category.SECURITY
+    assert result.type is TicketType.SECURITY_ALERT
+
+
+def test_one_alarming_phrase_is_not_p1() -> None:
+    result = classify(
+        intake(
+            "Deposit webhook events never processed",
+            "Some deposit.completed events from the PSP are never processed by our "
+            "endpoint; we see them in the PSP dashboard. How can we replay them?",
+            reporter="operator",
+        )
+    )
+
+    assert result.priority is not Priority.P1

@@ -19,13 +19,14 @@ Every decision keeps the evidence that led to it as readable reasons.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from helpdesk.classification.language import LanguageGuesser
 from helpdesk.classification.rules import (
     ClassificationRules,
+    Floor,
     ImpactLevel,
     UrgencyLevel,
 )
@@ -76,7 +77,7 @@ class _Decision:
 
 
 class Classifier:
-    """Classifies ticket intakes with one rules file; safe to share by threads."""
+    """A ticket classifier for one rules file, safe to share between threads."""
 
     def __init__(self, rules: ClassificationRules) -> None:
         self.rules = rules
@@ -416,16 +417,19 @@ class Classifier:
     ) -> tuple[UrgencyLevel, bool]:
         """Return the urgency level and whether evidence (not a default) set it.
 
-        Request wording counts towards the `request` level, and a service
-        request is not urgent unless the `down` level is reached.
+        A service request is not urgent unless the `down` level is reached,
+        and its request wording counts towards the `request` level. In other
+        tickets only the `request` level's own words (planned, no impact, a
+        future expiry) count, not a polite "please".
         """
         levels = self.rules.urgency.levels
         down = scores.get("urgency.down")
         degraded = scores.get("urgency.degraded")
-        request = scores.get("urgency.request") + scores.get("nature.request")
+        request = scores.get("urgency.request")
         if down >= levels["down"].min_score and down >= degraded * 0.7:
             return "down", True
         if ticket_type is TicketType.SERVICE_REQUEST:
+            request += scores.get("nature.request")
             return "request", request > 0
         if request >= levels["request"].min_score and request > down + degraded:
             return "request", True
@@ -481,9 +485,7 @@ class Classifier:
                 f"priority raised to {priority.value}: safe default for a vague ticket"
             )
         for floor in rules.priority.floors:
-            if not self._floor_applies(
-                floor.flag, floor.impact, floor.urgency, scores, impact, urgency
-            ):
+            if not self._floor_applies(floor, scores, impact, urgency):
                 continue
             if floor.priority.level < priority.level:
                 priority = floor.priority
@@ -516,20 +518,22 @@ class Classifier:
 
     def _floor_applies(
         self,
-        flag: str | None,
-        impacts: Iterable[ImpactLevel] | None,
-        urgencies: Iterable[UrgencyLevel] | None,
+        floor: Floor,
         scores: _Scores,
         impact: ImpactLevel,
         urgency: UrgencyLevel,
     ) -> bool:
-        if flag is not None and scores.get(f"flag.{flag}") < (
-            self.rules.flags[flag].min_score  # type: ignore[index]
-        ):
+        if floor.flag is not None:
+            flag = self.rules.flags[floor.flag]  # type: ignore[index]
+            if scores.get(f"flag.{floor.flag}") < flag.min_score:
+                return False
+        if floor.impact is not None and impact not in floor.impact:
             return False
-        if impacts is not None and impact not in impacts:
+        if floor.urgency is not None and urgency not in floor.urgency:
             return False
-        return urgencies is None or urgency in urgencies
+        group = scores.groups.get(f"urgency.{urgency}")
+        signals = len(group.evidence) + len(group.extra) if group else 0
+        return signals >= floor.min_urgency_signals
 
     @staticmethod
     def _level_score(scores: _Scores, dimension: str, level: str) -> float:

@@ -35,7 +35,7 @@ URGENCY_LEVELS: tuple[UrgencyLevel, ...] = ("down", "degraded", "request")
 NATURES = ("request", "fault", "integration")
 FLAGS = ("compromise", "core_service", "money", "responsible_gambling")
 
-_K = TypeVar("_K")
+_Key = TypeVar("_Key")
 
 _TERM_WORD = re.compile(r"\w+\*?", re.UNICODE)
 
@@ -200,7 +200,7 @@ class PatternRule(Strict):
 
 
 class AttributeRules(Strict):
-    """How intake attributes feed the decision."""
+    """Intake attribute keys that carry a count of affected players."""
 
     affected_count_keys: list[str] = Field(default_factory=list)
     platform_at_least: int = Field(ge=1)
@@ -215,6 +215,11 @@ class Floor(Strict):
     flag: str | None = None
     impact: list[ImpactLevel] | None = None
     urgency: list[UrgencyLevel] | None = None
+    min_urgency_signals: int = Field(
+        default=0,
+        ge=0,
+        description="distinct words or patterns the chosen urgency level needs",
+    )
 
     @field_validator("flag")
     @classmethod
@@ -304,7 +309,7 @@ class Priors(Strict):
 
     @field_validator("reporter", "channel")
     @classmethod
-    def _adds(cls, value: dict[_K, dict[str, float]]) -> dict[_K, dict[str, float]]:
+    def _adds(cls, value: dict[_Key, dict[str, float]]) -> dict[_Key, dict[str, float]]:
         for adds in value.values():
             _check_adds(adds)
         return value
