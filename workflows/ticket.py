@@ -352,12 +352,8 @@ class TicketWorkflow:
         exclude: list[str] | None = None,
         category: Category | None = None,
     ) -> AssignResult:
+        summary = self._assignment_summary(category, specialist_id)
         category = category or self._state.category
-        current = self._state.assignee or None
-        role = current.role.value if current else (self._state.queue_role or "?")
-        summary = f"assign specialist: {category.value} -> {role}"
-        if specialist_id is not None:
-            summary = f"assign specialist: {category.value} -> {specialist_id}"
         return await workflow.execute_activity(
             ASSIGN_SPECIALIST,
             AssignInput(
@@ -372,6 +368,24 @@ class TicketWorkflow:
             retry_policy=ASSIGN_RETRY,
             summary=summary,
         )
+
+    def _assignment_summary(
+        self, new_category: Category | None, specialist_id: str | None
+    ) -> str:
+        """Return the activity label, such as `assign specialist: payment -> ...`.
+
+        The role is known only once routing has chosen it for the ticket's
+        current category; a first assignment or a re-route shows the
+        category alone.
+        """
+        state = self._state
+        category = (new_category or state.category).value
+        if specialist_id is not None:
+            return f"assign specialist: {category} -> {specialist_id}"
+        role = state.assignee.role if state.assignee else state.queue_role
+        if new_category is not None or role is None:
+            return f"assign specialist: {category}"
+        return f"assign specialist: {category} -> {role.value}"
 
     def _take_assignment(self, result: AssignResult, actor: str) -> None:
         """Record a new assignee, move a queued ticket to assigned, notify."""
