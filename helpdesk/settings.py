@@ -10,9 +10,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HELPDESK_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="HELPDESK_", env_file=".env", extra="ignore"
+    )
 
-    temporal_address: str = Field(default="localhost:7233", description="Temporal frontend host:port")
+    temporal_address: str = Field(
+        default="localhost:7233", description="Temporal frontend host:port"
+    )
     temporal_namespace: str = "default"
     task_queue: str = "helpdesk-tickets"
     database_url: str = Field(
@@ -23,10 +27,16 @@ class Settings(BaseSettings):
         default=None, description="SLA policy YAML; the built-in default when unset"
     )
     roster_file: Path | None = Field(
-        default=None, description="specialist roster YAML seeded at start; the built-in roster when unset"
+        default=None,
+        description="specialist roster YAML seeded at start (built-in when unset)",
     )
     routing_file: Path | None = Field(
-        default=None, description="category-to-role routing YAML; the built-in routing when unset"
+        default=None,
+        description="category-to-role routing YAML; the built-in routing when unset",
+    )
+    classification_file: Path | None = Field(
+        default=None,
+        description="classification rules YAML; the built-in rules when unset",
     )
     notification_channel: str = Field(default="log", description="log or webhook")
     webhook_url: str | None = None

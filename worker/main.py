@@ -16,6 +16,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities import build_activities
+from helpdesk.classification import preload, use_rules
 from helpdesk.db import create_engine, prepare_database
 from helpdesk.settings import Settings
 from workflows.ticket import TicketWorkflow
@@ -146,6 +147,10 @@ async def run_worker(settings: Settings) -> None:
 
     engine = create_engine(settings.database_url)
     try:
+        # A broken rules file stops the worker here, and the language models
+        # load now rather than on the first ticket.
+        await asyncio.to_thread(use_rules, settings.classification_file)
+        await asyncio.to_thread(preload)
         seeded = await prepare_database(settings, engine)
         client = await connect(settings, stop=stop)
         if client is None or stop.is_set():
