@@ -114,9 +114,10 @@ class TicketRead(BaseModel):
     created_at: datetime
     updated_at: datetime
     closed_at: datetime | None
-    source: Literal["workflow", "database"] = Field(
+    source: Literal["workflow", "database", "registration"] = Field(
         description="workflow: live state; database: the snapshot stored at the "
-        "last change (closed tickets, or when no worker answered)"
+        "last change (closed tickets, or when no worker responded); "
+        "registration: a new ticket before its workflow ran"
     )
 
     @classmethod
@@ -125,7 +126,7 @@ class TicketRead(BaseModel):
         snapshot: TicketSnapshot,
         *,
         now: datetime,
-        source: Literal["workflow", "database"],
+        source: Literal["workflow", "database", "registration"],
     ) -> TicketRead:
         classification = None
         if snapshot.classification is not None:
@@ -199,15 +200,6 @@ def clock_read(clock: SlaClockView, now: datetime) -> SlaClockRead:
         warnings=clock.warnings,
         cycle=clock.cycle,
     )
-
-
-class TicketAccepted(BaseModel):
-    """A registered ticket that no worker has picked up yet."""
-
-    id: str
-    workflow_id: str
-    stage: Stage = Stage.REGISTERED
-    message: str
 
 
 class TicketEventRead(BaseModel):

@@ -12,7 +12,10 @@ Intake runs in this order, so that a failure leaves nothing behind:
 2. Start the workflow. If the start fails, the claim is released; if the
    outcome is unknown (a timeout), the workflow is looked up first and the
    intake counts as done when it exists.
-3. Query the new workflow's state for the response.
+3. Return the ticket as registered, built by the same pure code the
+   workflow runs on its first task. Classification and assignment follow
+   in the workflow; querying it here would only wait for the worker, and
+   would show the same registered ticket.
 
 The API writes no ticket row: the workflow projects it.
 """
@@ -30,7 +33,6 @@ from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
-    WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -70,14 +72,13 @@ from helpdesk.domain import TicketIntake
 from helpdesk.ids import is_ticket_id, new_ticket_id
 from helpdesk.logging import get_logger
 from helpdesk.sla import SlaPolicy
+from workflows.state import build_snapshot, new_state
 from workflows.visibility import initial_search_attributes
 
 log = get_logger("helpdesk.api")
 
 # How long one call to Temporal may take before the API returns 503.
 RPC_TIMEOUT = timedelta(seconds=10)
-# How long a freshly started ticket may take to return its first state query.
-FIRST_STATE_TIMEOUT = timedelta(seconds=5)
 # How long a duplicate report waits for a concurrent intake of the same
 # reference to start its workflow.
 CONCURRENT_START_WAIT = timedelta(seconds=3)
@@ -89,8 +90,10 @@ ID_ATTEMPTS = 5
 class IntakeResult:
     ticket_id: str
     created: bool
-    # None when the ticket started but no worker responded in time.
-    snapshot: TicketSnapshot | None
+    snapshot: TicketSnapshot
+    # "registration" for a new ticket, "workflow" for the open ticket that
+    # received a duplicate report.
+    source: Literal["workflow", "registration"]
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,17 @@ def static_summary(intake: TicketIntake) -> str:
     return f"{priority} {kind} from {intake.channel.value}"
 
 
+def registration_snapshot(workflow_input: TicketWorkflowInput) -> TicketSnapshot:
+    """Return the ticket as the workflow holds it at registration."""
+    intake = workflow_input.intake
+    policy = workflow_input.policy
+    registered_at = workflow_input.registered_at
+    state = new_state(intake, policy, registered_at)
+    return build_snapshot(
+        workflow_input.ticket_id, intake, policy, state, registered_at
+    )
+
+
 def _is_status(exc: BaseException, *codes: RPCStatusCode) -> bool:
     return isinstance(exc, RPCError) and exc.status in codes
 
@@ -146,7 +160,6 @@ class TicketService:
         self.task_queue = task_queue
         self.policy = policy
         self.rpc_timeout = RPC_TIMEOUT
-        self.first_state_timeout = FIRST_STATE_TIMEOUT
 
     def handle(self, ticket_id: str) -> WorkflowHandle[object, object]:
         return self.client.get_workflow_handle(workflow_id_for(ticket_id))
@@ -177,7 +190,7 @@ class TicketService:
                         holder, intake, idempotency_key
                     )
                     if snapshot is not None:
-                        return IntakeResult(holder, created=False, snapshot=snapshot)
+                        return IntakeResult(holder, False, snapshot, "workflow")
                     log.info(
                         "ticket.intake.stale_claim_released",
                         ticket_id=holder,
@@ -191,13 +204,14 @@ class TicketService:
                 if ref is not None:
                     await self._release(ref, ticket_id)
                 raise
-            if not started:
+            if started is None:
                 # The id belongs to another ticket: try a fresh one.
                 if ref is not None:
                     await self._release(ref, ticket_id)
                 continue
-            snapshot = await self._first_state(ticket_id)
-            return IntakeResult(ticket_id, created=True, snapshot=snapshot)
+            return IntakeResult(
+                ticket_id, True, registration_snapshot(started), "registration"
+            )
         raise ServiceUnavailable(
             f"could not find a free ticket id in {ID_ATTEMPTS} tries; retry"
         )
@@ -210,8 +224,10 @@ class TicketService:
         async with self.sessions() as session, session.begin():
             await release_external_ref(session, ref, ticket_id)
 
-    async def _start(self, ticket_id: str, intake: TicketIntake) -> bool:
-        """Start the workflow; return False when the id is already taken.
+    async def _start(
+        self, ticket_id: str, intake: TicketIntake
+    ) -> TicketWorkflowInput | None:
+        """Start the workflow and return its input; None when the id is taken.
 
         A new ticket id must never attach to another ticket, so a running
         workflow with the id fails the start (conflict policy FAIL) and so
@@ -238,10 +254,10 @@ class TicketService:
                 rpc_timeout=self.rpc_timeout,
             )
         except WorkflowAlreadyStartedError:
-            return False
+            return None
         except RPCError as exc:
             if await self._started_anyway(ticket_id, exc):
-                return True
+                return workflow_input
             raise _unavailable(f"could not start ticket {ticket_id}", exc) from exc
         log.info(
             "ticket.intake.started",
@@ -249,7 +265,7 @@ class TicketService:
             channel=intake.channel.value,
             priority=intake.priority.value if intake.priority else None,
         )
-        return True
+        return workflow_input
 
     async def _started_anyway(self, ticket_id: str, exc: RPCError) -> bool:
         """Tell whether a start whose answer was lost did create the workflow."""
@@ -270,18 +286,6 @@ class TicketService:
             # ticket with the same ref could then open.
             return False
         return description.status == WorkflowExecutionStatus.RUNNING
-
-    async def _first_state(self, ticket_id: str) -> TicketSnapshot | None:
-        """Query a new ticket; None when no worker answered within the limit."""
-        try:
-            timeout = self.first_state_timeout
-            async with asyncio.timeout(timeout.total_seconds()):
-                return await self._query(ticket_id, timeout)
-        except (TimeoutError, RPCError, WorkflowQueryFailedError) as exc:
-            log.warning(
-                "ticket.intake.state_unavailable", ticket_id=ticket_id, error=str(exc)
-            )
-            return None
 
     async def _query(self, ticket_id: str, timeout: timedelta) -> TicketSnapshot:
         result = await self.handle(ticket_id).query(

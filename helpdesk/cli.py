@@ -146,8 +146,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_classify(args: argparse.Namespace) -> int:
     from helpdesk.classification.evaluate import run_eval
 
-    result = run_eval(args.eval, explain=args.explain, out=args.out)
-    return result if isinstance(result, int) else 0
+    if args.out is None:
+        return run_eval(args.eval, explain=args.explain)
+    with args.out.open("w", encoding="utf-8") as report:
+        return run_eval(args.eval, explain=args.explain, out=report)
 
 
 def cmd_check_policy(args: argparse.Namespace) -> int:
@@ -273,7 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument(
         "--explain", action="store_true", help="print the reasons for each ticket"
     )
-    classify.add_argument("--out", type=Path, help="write the per-ticket results here")
+    classify.add_argument(
+        "--out", type=Path, metavar="FILE", help="write the report here, not to stdout"
+    )
     classify.set_defaults(handler=cmd_classify)
 
     check = commands.add_parser("check-policy", help="validate an SLA policy file")

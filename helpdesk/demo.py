@@ -145,7 +145,7 @@ async def post_tickets(
             report.failed.append((number, f"request failed: {exc!r}"))
             advance()
             return
-        if response.status_code in (201, 202):
+        if response.status_code == 201:
             report.created.append(response.json()["id"])
         elif response.status_code == 200:
             report.duplicates.append(response.json()["id"])

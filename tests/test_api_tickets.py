@@ -101,7 +101,7 @@ async def test_create_ticket_returns_201_with_state(api: ApiStack) -> None:
     assert response.headers["location"] == f"/v1/tickets/{ticket['id']}"
     assert ticket["external_ref"] == ref
     assert ticket["priority"] == "P2"
-    assert ticket["source"] == "workflow"
+    assert ticket["source"] == "registration"
     assert ticket["sla"]["first_response_due"] is not None
     assert ticket["sla"]["first_response"]["remaining_seconds"] > 0
 
@@ -531,17 +531,17 @@ async def test_hold_pauses_sla(api: ApiStack) -> None:
 async def test_action_without_worker_is_503(
     api: ApiStack, dev_env: WorkflowEnvironment
 ) -> None:
-    """A ticket whose task queue has no worker: intake answers 202, actions 503."""
+    """A ticket whose task queue has no worker opens, but actions get 503."""
     settings = api.settings.model_copy(
         update={"task_queue": f"idle-{uuid.uuid4().hex}"}
     )
     async with running_api(dev_env.client, settings) as idle:
         service = idle.state.tickets
         service.rpc_timeout = timedelta(seconds=1)
-        service.first_state_timeout = timedelta(seconds=1)
 
         created = await idle.http.post("/v1/tickets", json=intake())
-        assert created.status_code == 202, created.text
+        assert created.status_code == 201, created.text
+        assert created.json()["source"] == "registration"
         ticket_id = created.json()["id"]
         response = await act(idle.http, ticket_id, action="acknowledge", actor="x")
 

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
-from fastapi.responses import JSONResponse
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import State
@@ -23,13 +22,12 @@ from api.schemas import (
     ActionBody,
     HistoryRead,
     QueueRead,
-    TicketAccepted,
     TicketCreate,
     TicketEventRead,
     TicketRead,
 )
 from api.service import parse_ticket_id
-from helpdesk.contracts import ActionRequest, workflow_id_for
+from helpdesk.contracts import ActionRequest
 from helpdesk.db.repository import (
     InvalidCursor,
     TicketFilters,
@@ -77,10 +75,6 @@ def _now() -> datetime:
             "description": "an open ticket already has this external_ref; "
             "a duplicate report was recorded on it",
         },
-        202: {
-            "model": TicketAccepted,
-            "description": "registered, but no worker answered yet",
-        },
         **responses(InvalidRequest, PayloadTooLarge, ServiceUnavailable),
     },
 )
@@ -90,26 +84,18 @@ async def create_ticket(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    """Open a ticket, or return the open ticket with the same external_ref."""
+    """Open a ticket, or return the open ticket with the same external_ref.
+
+    A new ticket is returned as registered (`source: registration`): the
+    classifier and the assignment run in its workflow right after, so read
+    the ticket again for its type, priority and assignee.
+    """
     intake = TicketIntake.model_validate(body.model_dump())
     result = await state.tickets.open_ticket(intake, idempotency_key)
-    location = f"/v1/tickets/{result.ticket_id}"
-    if result.snapshot is None:
-        accepted = TicketAccepted(
-            id=result.ticket_id,
-            workflow_id=workflow_id_for(result.ticket_id),
-            message="the ticket is registered; no worker has picked it up yet, "
-            f"so fetch {location} in a moment",
-        )
-        return JSONResponse(
-            accepted.model_dump(mode="json"),
-            status_code=status.HTTP_202_ACCEPTED,
-            headers={"Location": location},
-        )
-    response.headers["Location"] = location
+    response.headers["Location"] = f"/v1/tickets/{result.ticket_id}"
     if not result.created:
         response.status_code = status.HTTP_200_OK
-    return TicketRead.from_snapshot(result.snapshot, now=_now(), source="workflow")
+    return TicketRead.from_snapshot(result.snapshot, now=_now(), source=result.source)
 
 
 @router.get(
