@@ -121,9 +121,11 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from helpdesk.db import prepare_database
+    from helpdesk.logging import configure_logging
     from helpdesk.settings import get_settings
 
     settings = get_settings()
+    configure_logging(settings)
     seeded = asyncio.run(prepare_database(settings))
     _echo(f"database is up to date; {len(seeded)} specialists added from the roster")
     return 0

@@ -316,6 +316,7 @@ class Supervisor:
             return 1
         finally:
             self.stop_all()
+            self.echo("helpdesk stopped")
 
     def _start_all(self) -> None:
         config = self.config
