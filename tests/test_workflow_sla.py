@@ -25,7 +25,9 @@ from ticket_harness import (
     intake,
     settle,
     ticket_stack,
+    wait_for,
 )
+from webhook_receiver import Reply, webhook_receiver
 
 from helpdesk import search_attributes as keys
 from helpdesk.domain import (
@@ -422,3 +424,41 @@ async def test_reclassify_reroutes_to_new_role(
             "to": "api_integration",
         }
         assert events[-1].kind in (EventKind.ASSIGNED, EventKind.NOTIFICATION_SENT)
+
+
+async def test_rejected_notification_recorded_as_failed(
+    time_env: WorkflowEnvironment, tmp_path: Path, unique_task_queue: str
+) -> None:
+    # The receiver rejects the first request (HTTP 400, not retried) and
+    # fails the second with a 503 before accepting its retry.
+    with webhook_receiver(Reply(400), Reply(503), Reply(200)) as receiver:
+        async with ticket_stack(
+            time_env,
+            tmp_path,
+            unique_task_queue,
+            notification_channel="webhook",
+            webhook_url=receiver.url,
+            webhook_secret="test-secret",
+        ) as stack:
+            handle = await stack.start(intake(priority=Priority.P3))
+            await settle(stack, handle)
+            reassigned = await act(handle, ActionName.REASSIGN, assignee="dev.cy")
+
+            async def delivered() -> list[TicketEvent]:
+                events = await history(stack, reassigned.id)
+                return events_of(events, EventKind.NOTIFICATION_SENT)
+
+            # The retry comes after the policy's 2s initial interval.
+            await wait_for(delivered, what="the retried notification")
+            events = await history(stack, reassigned.id)
+
+    failed = events_of(events, EventKind.NOTIFICATION_FAILED)
+    sent = events_of(events, EventKind.NOTIFICATION_SENT)
+    assert len(failed) == 1
+    assert failed[0].details["kind"] == "assigned"
+    assert "HTTP 400" in failed[0].details["error"]
+    assert len(sent) == 1
+    assert sent[0].details["recipient"] == "dev.cy"
+    assert sent[0].details["attempts"] == 2
+    assert reassigned.stage == Stage.ASSIGNED
+    assert len(receiver.requests) == 3

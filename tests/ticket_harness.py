@@ -148,15 +148,17 @@ class Stack:
             await upsert_specialist(session, specialist)
 
 
-def make_settings(tmp_path: Path, task_queue: str) -> Settings:
+def make_settings(tmp_path: Path, task_queue: str, **overrides: Any) -> Settings:
     roster = tmp_path / "roster.yaml"
     roster.write_text(TEST_ROSTER)
-    return Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'helpdesk.db'}",
-        roster_file=roster,
-        notification_channel="log",
-        task_queue=task_queue,
-    )
+    fields: dict[str, Any] = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path / 'helpdesk.db'}",
+        "roster_file": roster,
+        "notification_channel": "log",
+        "task_queue": task_queue,
+        **overrides,
+    }
+    return Settings(**fields)
 
 
 @asynccontextmanager
@@ -166,9 +168,14 @@ async def ticket_stack(
     task_queue: str,
     *,
     activities: Sequence[Callable[..., Any]] | None = None,
+    **settings_overrides: Any,
 ) -> AsyncIterator[Stack]:
-    """Prepare the database and run a worker until the block ends."""
-    settings = make_settings(tmp_path, task_queue)
+    """Prepare the database and run a worker until the block ends.
+
+    `settings_overrides` replace fields of the test settings, such as the
+    notification channel.
+    """
+    settings = make_settings(tmp_path, task_queue, **settings_overrides)
     engine = create_engine(settings.database_url)
     try:
         await prepare_database(settings, engine)
