@@ -1,7 +1,10 @@
 # Set-up, run, test and lint. Needs only Python 3.11+ (and, for the
 # PostgreSQL tests, the PostgreSQL 15 server binaries).
 
-PYTHON ?= $(shell command -v python3.13 || command -v python3.12 || command -v python3.11 || echo python3)
+# The first interpreter on PATH that runs and is 3.11 or newer.
+PYTHON ?= $(shell for candidate in python3.13 python3.12 python3.11 python3; do \
+	if $$candidate -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; \
+	then command -v $$candidate; break; fi; done)
 VENV := .venv
 BIN := $(VENV)/bin
 # Written after a successful install; older than pyproject.toml means the
@@ -13,6 +16,8 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || \
+		{ echo "error: no Python 3.11 or newer on PATH; run: make PYTHON=/path/to/python3.11 ..."; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "error: $(PYTHON) is older than 3.11; run: make PYTHON=/path/to/python3.11 ..."; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,10 +35,13 @@ test: install
 e2e: install
 	$(BIN)/pytest -m e2e $(ARGS)
 
+# Runs every check and fails at the end if any failed, so one run lists all.
 lint: install
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+	@status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check . || status=1; \
+	$(BIN)/mypy || status=1; \
+	exit $$status
 
 format: install
 	$(BIN)/ruff check --fix .

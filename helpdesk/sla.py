@@ -23,7 +23,8 @@ def parse_duration(text: str) -> timedelta:
     """Parse a duration such as `30s`, `15m`, `4h`, `3d` or `1h30m`."""
     if not isinstance(text, str):
         raise ValueError(
-            f"invalid duration {text!r}: write it as a string such as 30s, 15m, 4h or 3d"
+            f"invalid duration {text!r}: "
+            "write it as a string such as 30s, 15m, 4h or 3d"
         )
     compact = text.strip().lower()
     parts = _DURATION_PART.findall(compact)
