@@ -1,0 +1,104 @@
+"""The `helpdesk` command line: argument checks and configuration errors that
+stop a command before it starts any server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fixtures.helpdesk_stack import free_port
+
+from helpdesk.cli import build_parser
+
+REPO = Path(__file__).resolve().parent.parent
+BAD_POLICY = 'version: "x"\npriorities:\n  P1: {first_response: 1x}\n'
+
+
+def helpdesk(
+    *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "helpdesk.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_check_policy_accepts_example() -> None:
+    result = helpdesk("check-policy", str(REPO / "deploy" / "sla-policy.yaml"))
+
+    assert result.returncode == 0, result.stderr
+    assert "valid SLA policy, version 2026-12" in result.stdout
+
+
+def test_check_policy_names_bad_line(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(BAD_POLICY)
+
+    result = helpdesk("check-policy", str(policy))
+
+    assert result.returncode == 2
+    assert f"{policy}:3: priorities.P1.first_response: invalid duration" in (
+        result.stderr
+    )
+
+
+def test_check_policy_reports_missing_file(tmp_path: Path) -> None:
+    result = helpdesk("check-policy", str(tmp_path / "absent.yaml"))
+
+    assert result.returncode == 2
+    assert "cannot read" in result.stderr
+    assert "absent.yaml: No such file or directory" in result.stderr
+
+
+def test_api_refuses_bad_policy(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(BAD_POLICY)
+
+    result = helpdesk(
+        "api",
+        "--port",
+        str(free_port()),
+        env={
+            "HELPDESK_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+            "HELPDESK_SLA_POLICY_FILE": str(policy),
+            "HELPDESK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
+        },
+    )
+
+    assert result.returncode == 2
+    assert f"{policy}:3" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["up", "--api-port", "70000"], "invalid port 70000"),
+        (["up", "--ui-port", "web"], "invalid port 'web'"),
+        (["demo", "--file", "x.jsonl", "--resolve-share", "1.5"], "invalid share 1.5"),
+        (["demo"], "--file"),
+        ([], "COMMAND"),
+    ],
+)
+def test_parser_rejects_bad_arguments(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(args)
+
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_up_defaults() -> None:
+    args = build_parser().parse_args(["up"])
+
+    assert args.data_dir == Path(".data")
+    assert (args.api_port, args.temporal_port, args.ui_port) == (8000, 7233, 8233)
+    assert args.sla_policy is None
