@@ -462,3 +462,45 @@ async def test_rejected_notification_recorded_as_failed(
     assert sent[0].details["attempts"] == 2
     assert reassigned.stage == Stage.ASSIGNED
     assert len(receiver.requests) == 3
+
+
+async def test_hold_pauses_ladder_and_escalate_steps_now(
+    time_env: WorkflowEnvironment, tmp_path: Path, unique_task_queue: str
+) -> None:
+    async with ticket_stack(time_env, tmp_path, unique_task_queue) as stack:
+        handle = await stack.start(intake(priority=Priority.P1))
+        await settle(stack, handle)
+        # The P1 ladder starts at 10m; its level 2 is due 15m later.
+        await advance(stack, timedelta(minutes=12))
+        held = await act(
+            handle, ActionName.HOLD, reason=HoldReason.WAITING_FOR_THIRD_PARTY
+        )
+        await advance(stack, timedelta(hours=1))
+        during_hold = await settle(stack, handle)
+        resumed = await act(handle, ActionName.RESUME)
+        escalated = await act(handle, ActionName.ESCALATE, "mgr.gus", note="VIP")
+        await advance(stack, timedelta(minutes=31))
+        final = await settle(stack, handle)
+        events = await history(stack, final.id)
+
+    assert held.escalation_level == 1
+    assert during_hold.escalation_level == 1
+    assert during_hold.last_seq == held.last_seq
+    assert escalated.escalation_level == 2
+    escalations = events_of(events, EventKind.ESCALATED)
+    assert [(e.details["level"], e.details["trigger"]) for e in escalations] == [
+        (1, "p1_unacknowledged"),
+        (2, "escalate"),
+        (3, "p1_unacknowledged"),
+    ]
+    assert escalations[1].details["reason"] == "escalated by mgr.gus: VIP"
+    # After a manual step the ladder goes on from it: level 3 comes the
+    # ladder's 30m after level 2.
+    assert_at(escalations[2], escalations[1].at + timedelta(minutes=30))
+    # The first response clock had about 3 of its 15 minutes left at the
+    # hold, and breaches that long after the resume.
+    left = timedelta(seconds=held.first_response.remaining_seconds)
+    assert timedelta(minutes=2) < left <= timedelta(minutes=3)
+    breach = events_of(events, EventKind.SLA_BREACHED)[0]
+    # (less a millisecond, the rounding of remaining_seconds)
+    assert_at(breach, resumed.updated_at + left - timedelta(milliseconds=1))
