@@ -5,6 +5,7 @@ data directory and stops it afterwards. Each request opens a new ticket
 (a fresh external_ref), so every one starts a workflow and queries it.
 
     python bench/intake_latency.py --count 300 --concurrency 16
+    python bench/intake_latency.py --no-ref      # without the dedup claim
     python bench/intake_latency.py --api http://127.0.0.1:8000
 """
 
@@ -100,15 +101,16 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise SystemExit(f"the stack was not ready within 120s:\n{log.read_text()}")
 
 
-def ticket_body(number: int, run: str) -> dict[str, Any]:
+def ticket_body(number: int, run: str, with_ref: bool) -> dict[str, Any]:
     title, channel, reporter = TITLES[number % len(TITLES)]
     body: dict[str, Any] = {
         "title": title,
         "description": f"Benchmark ticket {number}.",
         "channel": channel,
         "reporter": {"kind": reporter},
-        "external_ref": f"bench-{run}-{number}",
     }
+    if with_ref:
+        body["external_ref"] = f"bench-{run}-{number}"
     # Every other ticket leaves classification to the classifier.
     if number % 2 == 0:
         body.update(type="technical_incident", category="infrastructure", priority="P3")
@@ -116,7 +118,7 @@ def ticket_body(number: int, run: str) -> dict[str, Any]:
 
 
 async def post_all(
-    url: str, count: int, concurrency: int
+    url: str, count: int, concurrency: int, with_ref: bool
 ) -> tuple[list[float], dict[int, int], float]:
     """Post `count` tickets; return latencies (s), status counts and wall time."""
     run = uuid.uuid4().hex[:8]
@@ -132,7 +134,9 @@ async def post_all(
         async def post(number: int) -> None:
             async with limit:
                 started = time.perf_counter()
-                response = await http.post("/v1/tickets", json=ticket_body(number, run))
+                response = await http.post(
+                    "/v1/tickets", json=ticket_body(number, run, with_ref)
+                )
                 latencies.append(time.perf_counter() - started)
                 statuses[response.status_code] = (
                     statuses.get(response.status_code, 0) + 1
@@ -150,11 +154,17 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[index]
 
 
-async def measure(url: str, count: int, concurrency: int, warmup: int) -> None:
+async def measure(
+    url: str, count: int, concurrency: int, warmup: int, with_ref: bool
+) -> None:
     if warmup:
-        await post_all(url, warmup, concurrency)
-    latencies, statuses, wall = await post_all(url, count, concurrency)
-    print(f"tickets posted:   {count} (concurrency {concurrency}, {warmup} warm-up)")
+        await post_all(url, warmup, concurrency, with_ref)
+    latencies, statuses, wall = await post_all(url, count, concurrency, with_ref)
+    refs = "with" if with_ref else "without"
+    print(
+        f"tickets posted:   {count} {refs} external_ref "
+        f"(concurrency {concurrency}, {warmup} warm-up)"
+    )
     print(f"statuses:         {dict(sorted(statuses.items()))}")
     print(f"latency median:   {statistics.median(latencies) * 1000:.1f} ms")
     print(f"latency p99:      {percentile(latencies, 0.99) * 1000:.1f} ms")
@@ -173,13 +183,20 @@ def main() -> None:
     parser.add_argument(
         "--warmup", type=int, default=20, help="tickets posted before measuring"
     )
+    parser.add_argument(
+        "--no-ref",
+        action="store_true",
+        help="post without external_ref, so intake skips the deduplication claim",
+    )
     args = parser.parse_args()
-    if args.api:
-        asyncio.run(measure(args.api, args.count, args.concurrency, args.warmup))
-        return
-    with started_stack() as url:
-        print(f"started helpdesk up at {url}")
-        asyncio.run(measure(url, args.count, args.concurrency, args.warmup))
+    with contextlib.ExitStack() as stack:
+        url = args.api
+        if url is None:
+            url = stack.enter_context(started_stack())
+            print(f"started helpdesk up at {url}")
+        asyncio.run(
+            measure(url, args.count, args.concurrency, args.warmup, not args.no_ref)
+        )
 
 
 if __name__ == "__main__":
