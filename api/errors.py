@@ -171,12 +171,19 @@ def _problem(error: dict[str, Any]) -> Problem:
     return Problem(field=field, message=message)
 
 
+def _ticket_field(request: Request) -> dict[str, str]:
+    """Return `{"ticket_id": ...}` for a request about one ticket, else {}."""
+    ticket_id = request.path_params.get("ticket_id")
+    return {"ticket_id": str(ticket_id).upper()} if ticket_id else {}
+
+
 async def api_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     if exc.status_code >= 500:
         log.warning(
             "api.request.unavailable",
             path=request.url.path,
+            **_ticket_field(request),
             code=exc.code,
             error=exc.message,
         )
@@ -214,7 +221,12 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
 
 async def database_error_handler(request: Request, exc: Exception) -> JSONResponse:
     """Return 503 when the database cannot be reached or is locked."""
-    log.warning("api.database.unavailable", path=request.url.path, error=str(exc))
+    log.warning(
+        "api.database.unavailable",
+        path=request.url.path,
+        **_ticket_field(request),
+        error=str(exc),
+    )
     return JSONResponse(
         error_body("unavailable", "the database is not available; retry later"),
         status_code=503,
@@ -223,7 +235,12 @@ async def database_error_handler(request: Request, exc: Exception) -> JSONRespon
 
 
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("api.request.failed", path=request.url.path, error=repr(exc))
+    log.exception(
+        "api.request.failed",
+        path=request.url.path,
+        **_ticket_field(request),
+        error=repr(exc),
+    )
     return JSONResponse(
         error_body("internal_error", "internal error; the request was logged"),
         status_code=500,
