@@ -33,6 +33,7 @@ from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowQueryRejectedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -334,13 +335,20 @@ class TicketService:
                 await asyncio.sleep(0.05)
                 continue
             except WorkflowUpdateFailedError as exc:
-                # The ticket refused the report, e.g. it is being closed.
                 log.info(
                     "ticket.intake.duplicate_rejected",
                     ticket_id=holder,
                     error=str(exc.cause),
                 )
-                return None
+                cause = exc.cause
+                if isinstance(cause, ApplicationError) and (
+                    cause.type == "IllegalTransition"
+                ):
+                    # The holder is closed but still finishing its workflow.
+                    return None
+                raise IllegalTransition(
+                    f"ticket {holder} rejected the duplicate report: {cause}"
+                ) from exc
             log.info(
                 "ticket.intake.duplicate_reported",
                 ticket_id=holder,
@@ -378,7 +386,7 @@ class TicketService:
                     f"ticket {ticket_id} is closed but not stored yet; retry"
                 ) from None
             return TicketView(stored, "database")
-        except RPCError as exc:
+        except (RPCError, WorkflowQueryFailedError) as exc:
             if _is_status(exc, RPCStatusCode.NOT_FOUND):
                 stored = await self._stored(ticket_id)
                 if stored is None:

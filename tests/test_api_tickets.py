@@ -24,6 +24,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from helpdesk import search_attributes
+from helpdesk.db.repository import claim_external_ref
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -163,6 +164,35 @@ async def test_closed_ticket_frees_its_ref(api: ApiStack) -> None:
 
     assert reopened.status_code == 201, reopened.text
     assert reopened.json()["id"] != ticket["id"]
+
+
+async def test_orphan_claim_is_released(api: ApiStack) -> None:
+    """A claim whose ticket never started (a crash after the claim) heals."""
+    ref = new_ref()
+    async with api.state.sessions.begin() as session:
+        assert await claim_external_ref(session, ref, "HD-000001") is None
+
+    response = await api.http.post("/v1/tickets", json=intake(external_ref=ref))
+
+    assert response.status_code == 201, response.text
+    assert response.json()["id"] != "HD-000001"
+    again = await api.http.post("/v1/tickets", json=intake(external_ref=ref))
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == response.json()["id"]
+
+
+async def test_claim_of_terminated_ticket_is_released(
+    api: ApiStack, dev_env: WorkflowEnvironment
+) -> None:
+    ref = new_ref()
+    first = await api.http.post("/v1/tickets", json=intake(external_ref=ref))
+    old_id = first.json()["id"]
+    await dev_env.client.get_workflow_handle(f"ticket-{old_id}").terminate()
+
+    response = await api.http.post("/v1/tickets", json=intake(external_ref=ref))
+
+    assert response.status_code == 201, response.text
+    assert response.json()["id"] != old_id
 
 
 @pytest.mark.parametrize(
