@@ -9,6 +9,7 @@ log channel, so nothing leaves the machine.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -122,11 +123,17 @@ class Stack:
 
         The time-skipping server is shared by the session: a ticket whose
         worker is gone would hold its timers' workflow tasks forever and
-        stop the next test's clock from moving.
+        stop the next test's clock from moving. Pending activities and
+        workflow tasks are let finish first, because on that server a task
+        that ends after its workflow was terminated also stops the clock.
         """
         for handle in self.started:
             description = await handle.describe()
             if description.status == WorkflowExecutionStatus.RUNNING:
+                await wait_for(
+                    functools.partial(_stays_idle, handle),
+                    what=f"{handle.id} to finish its tasks",
+                )
                 await handle.terminate(reason="test finished")
 
     async def db_ticket(self, ticket_id: str) -> TicketRecord | None:
@@ -146,6 +153,19 @@ class Stack:
 
         async with self.sessions.begin() as session:
             await upsert_specialist(session, specialist)
+
+
+async def _is_idle(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Return True when the workflow has no activity or workflow task pending."""
+    raw = (await handle.describe()).raw_description
+    return not raw.pending_activities and not raw.HasField("pending_workflow_task")
+
+
+async def _stays_idle(handle: WorkflowHandle[Any, Any]) -> bool:
+    if not await _is_idle(handle):
+        return False
+    await asyncio.sleep(0.2)
+    return await _is_idle(handle)
 
 
 def make_settings(tmp_path: Path, task_queue: str, **overrides: Any) -> Settings:
