@@ -504,3 +504,31 @@ async def test_hold_pauses_ladder_and_escalate_steps_now(
     breach = events_of(events, EventKind.SLA_BREACHED)[0]
     # (less a millisecond, the rounding of remaining_seconds)
     assert_at(breach, resumed.updated_at + left - timedelta(milliseconds=1))
+
+
+async def test_security_ticket_pages_managers(
+    time_env: WorkflowEnvironment, tmp_path: Path, unique_task_queue: str
+) -> None:
+    async with ticket_stack(time_env, tmp_path, unique_task_queue) as stack:
+        handle = await stack.start(
+            intake(
+                type=TicketType.SECURITY_ALERT,
+                category=Category.SECURITY,
+                priority=Priority.P2,
+                title="Repeated failed admin logins from one address",
+            )
+        )
+        assigned = await settle(stack, handle)
+
+        async def both_sent() -> list[TicketEvent]:
+            events = await history(stack, assigned.id)
+            sent = events_of(events, EventKind.NOTIFICATION_SENT)
+            return sent if len(sent) == 2 else []
+
+        sent = await wait_for(both_sent, what="two assignment notifications")
+
+    assert assigned.assignee is not None
+    assert assigned.assignee.role == Role.DEVOPS_ENGINEER
+    recipients = {event.details["recipient"] for event in sent}
+    assert recipients == {assigned.assignee.id, "role:support_manager"}
+    assert {event.details["kind"] for event in sent} == {"assigned"}
