@@ -151,7 +151,7 @@ async def list_queue(
     "/{ticket_id}",
     response_model=TicketRead,
     summary="Read a ticket",
-    responses=responses(NotFound, ServiceUnavailable),
+    responses=responses(InvalidRequest, NotFound, ServiceUnavailable),
 )
 async def read_ticket(ticket_id: TicketId, state: State) -> TicketRead:
     """Return the ticket's live state; closed tickets come from the database."""
@@ -164,7 +164,7 @@ async def read_ticket(ticket_id: TicketId, state: State) -> TicketRead:
     "/{ticket_id}/history",
     response_model=HistoryRead,
     summary="Read a ticket's history",
-    responses=responses(NotFound, ServiceUnavailable),
+    responses=responses(InvalidRequest, NotFound, ServiceUnavailable),
 )
 async def read_history(ticket_id: TicketId, state: State) -> HistoryRead:
     """Return the ticket's events in order, as projected to the database."""
