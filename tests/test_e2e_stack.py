@@ -362,3 +362,39 @@ async def test_up_refuses_taken_port(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
     assert "--api-port" in result.stderr
+
+
+def child_pids(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]
+
+
+def command_line(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+async def test_up_restarts_crashed_worker(stack: Stack) -> None:
+    await stack.start()
+    assert stack.current is not None
+    supervisor = stack.current.process.pid
+    workers = [pid for pid in child_pids(supervisor) if " worker" in command_line(pid)]
+    assert len(workers) == 1, [command_line(pid) for pid in child_pids(supervisor)]
+
+    os.kill(workers[0], signal.SIGKILL)
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 60.0
+    while "restarting worker" not in stack.current.output():
+        assert loop.time() < deadline, stack.current.output()
+        await asyncio.sleep(0.2)
+    async with http_client(stack) as http:
+        created = await http.post("/v1/tickets", json=P1_TICKET)
+        assert created.status_code == 201, created.text
+        await wait_for(
+            http,
+            created.json()["id"],
+            lambda t: t["stage"] == "assigned",
+            "assignment by the restarted worker",
+        )
+    assert await stack.terminate() == 0
