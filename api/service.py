@@ -7,7 +7,7 @@ the read model (queue, history, closed tickets) and the claims that keep one
 Intake runs in this order, so that a failure leaves nothing behind:
 
 1. Claim the `external_ref` (when given) for a fresh ticket id and commit.
-   If an open ticket already holds it, report the duplicate to that ticket
+   If an open ticket already has it, report the duplicate to that ticket
    and return it.
 2. Start the workflow. If the start fails, the claim is released; if the
    outcome is unknown (a timeout), the workflow is looked up first and the
@@ -127,7 +127,7 @@ def static_summary(intake: TicketIntake) -> str:
 
 
 def registration_snapshot(workflow_input: TicketWorkflowInput) -> TicketSnapshot:
-    """Return the ticket as the workflow holds it at registration."""
+    """Return the ticket as the workflow stores it at registration."""
     intake = workflow_input.intake
     policy = workflow_input.policy
     registered_at = workflow_input.registered_at
@@ -269,7 +269,7 @@ class TicketService:
         return workflow_input
 
     async def _started_anyway(self, ticket_id: str, exc: RPCError) -> bool:
-        """Tell whether a start whose answer was lost did create the workflow."""
+        """Tell whether a start whose response was lost did create the workflow."""
         if not _is_status(
             exc,
             RPCStatusCode.DEADLINE_EXCEEDED,
@@ -436,7 +436,7 @@ class TicketService:
     async def _update(
         self, ticket_id: str, update: str, argument: object, update_id: str
     ) -> TicketSnapshot:
-        """Execute an update; no answer within RPC_TIMEOUT becomes 503."""
+        """Execute an update; no response within `rpc_timeout` becomes 503."""
         try:
             async with asyncio.timeout(self.rpc_timeout.total_seconds() + 1):
                 result = await self.handle(ticket_id).execute_update(

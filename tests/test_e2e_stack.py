@@ -237,7 +237,7 @@ async def test_ticket_survives_kill_and_restart(stack: Stack) -> None:
         )
         assert created.status_code == 201, created.text
         ticket_id = created.json()["id"]
-        # A second P1 that nobody acknowledges: its first-response timer must
+        # A second P1 that is never acknowledged. Its first-response timer must
         # fire even though the stack dies before it is due.
         unattended = await http.post("/v1/tickets", json=P1_TICKET)
         assert unattended.status_code == 201, unattended.text
