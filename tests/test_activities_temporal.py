@@ -126,7 +126,8 @@ class ActivityProbe:
                     **options,  # type: ignore[arg-type]
                 )
         except ActivityError as exc:
-            assert isinstance(exc.cause, ApplicationError)
+            if not isinstance(exc.cause, ApplicationError):
+                raise
             output.error_type = exc.cause.type
             output.error_message = exc.cause.message
             output.error_non_retryable = exc.cause.non_retryable
