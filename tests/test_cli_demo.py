@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -67,6 +68,20 @@ def count_row(output: str, label: str) -> int:
     raise AssertionError(f"no row {label!r} in:\n{output}")
 
 
+async def wait_for_queue(api: ApiStack, size: int) -> list[dict[str, Any]]:
+    """Return the queue once it has `size` tickets: rows appear when the
+    workflow first projects a ticket, a moment after intake."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20.0
+    while True:
+        response = await api.http.get("/v1/tickets", params={"limit": 50})
+        items: list[dict[str, Any]] = response.json()["items"]
+        if len(items) >= size or loop.time() > deadline:
+            assert len(items) == size, items
+            return items
+        await asyncio.sleep(0.2)
+
+
 async def test_demo_feeds_and_resolves(served: tuple[str, ApiStack]) -> None:
     url, api = served
 
@@ -87,8 +102,7 @@ async def test_demo_feeds_and_resolves(served: tuple[str, ApiStack]) -> None:
     assert count_row(output, "worked to resolution") == 3
     assert "all tickets accounted for: sent 7 = created 6 + duplicates 1" in output
 
-    queue = (await api.http.get("/v1/tickets", params={"limit": 50})).json()["items"]
-    assert len(queue) == 6
+    queue = await wait_for_queue(api, 6)
     assert sum(1 for ticket in queue if ticket["stage"] == "resolved") == 3
     refs = sorted(ticket["external_ref"] for ticket in queue)
     assert refs == [f"DEMO-00{n}" for n in (1, 2, 5, 6, 7, 8)]
