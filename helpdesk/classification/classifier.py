@@ -52,6 +52,8 @@ def _strength(score: float) -> float:
 @dataclass
 class _Scores:
     groups: dict[str, GroupScore] = field(default_factory=dict)
+    # Names of the patterns that added a positive score, by group key.
+    patterns: dict[str, set[str]] = field(default_factory=dict)
 
     def get(self, key: str) -> float:
         group = self.groups.get(key)
@@ -214,6 +216,9 @@ class Classifier:
             )
             amount = 1 + math.log2(min(total, cap))
             scores.add(pattern.adds, reason, amount)
+            for key, weight in pattern.adds.items():
+                if weight > 0:
+                    scores.patterns.setdefault(key, set()).add(pattern.name)
 
     def _add_priors(self, intake: TicketIntake, scores: _Scores) -> None:
         priors = self.rules.priors
@@ -276,7 +281,7 @@ class Classifier:
                 key=lambda item: -item[0],
             )
         (top, best), (second, runner_up) = ranked[0], ranked[1]
-        preferred = self._preferred(ranked)
+        preferred = self._preferred(ranked, scores)
         if preferred is not None:
             (top, best), (second, runner_up) = preferred
         if top < rules.triage.min_category_score:
@@ -308,24 +313,47 @@ class Classifier:
             f"category {best.value} ({confidence:.2f}): "
             f"{scores.describe(f'category.{best.value}')}"
         )
-        if second > 0:
+        if preferred is not None:
+            reason += (
+                f"; preferred over {runner_up.value} ({top:.1f} vs {second:.1f}) "
+                "by its rule"
+            )
+        elif second > 0:
             reason += f"; runner-up {runner_up.value} {second:.1f} vs {top:.1f}"
         return _Decision(best, confidence, reason)
 
     def _preferred(
-        self, ranked: list[tuple[float, Category]]
+        self, ranked: list[tuple[float, Category]], scores: _Scores
     ) -> tuple[tuple[float, Category], tuple[float, Category]] | None:
         """Apply `preferred_over`: return (chosen, runner-up) or None.
 
         Trouble with a named game provider's callbacks is a provider ticket
-        even when its integration words outnumber the provider words.
+        even when its integration words outnumber the provider words. A
+        login outage whose text names its cause (a gateway, a database, a
+        certificate) is an infrastructure ticket, because the cause decides
+        which team fixes it, while the product words only name where it shows.
         """
         top, best = ranked[0]
         for score, category in ranked[1:]:
             rule = self.rules.categories[category]
-            if best in rule.preferred_over and score >= rule.preferred_at:
+            if (
+                best in rule.preferred_over
+                and score >= rule.preferred_at
+                and self._strong_signals(scores, category) >= rule.preferred_signals
+            ):
                 return (score, category), (top, best)
         return None
+
+    def _strong_signals(self, scores: _Scores, category: Category) -> int:
+        """Count the strong terms and the patterns that point to `category`."""
+        key = f"category.{category.value}"
+        group = scores.groups.get(key)
+        terms = (
+            sum(e.term.weight >= self.rules.tiers.strong for e in group.evidence)
+            if group
+            else 0
+        )
+        return terms + len(scores.patterns.get(key, ()))
 
     def _type(
         self, scores: _Scores, category: _Decision, given: TicketType | None

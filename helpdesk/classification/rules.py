@@ -115,6 +115,11 @@ class CategoryRule(Strict):
         description="categories this one wins over once it reaches preferred_at",
     )
     preferred_at: float = Field(default=0.0, ge=0)
+    preferred_signals: int = Field(
+        default=0,
+        ge=0,
+        description="distinct strong terms or patterns needed to win by preferred_over",
+    )
     signals: SignalGroup
 
 

@@ -39,6 +39,22 @@ _TRACE_LINE = re.compile(
 )
 
 
+# English contractions typed without the apostrophe, split the way "can't"
+# is split, so "cant" and "didnt" match the terms "can t" and "didn t".
+# "cant" and "wont" are also rare English words that tickets hardly use.
+_NOT_CONTRACTIONS = (
+    "didnt", "dont", "doesnt", "isnt", "arent", "wasnt", "werent",
+    "havent", "hasnt", "couldnt", "wouldnt", "shouldnt",
+)  # fmt: skip
+_CONTRACTIONS: dict[str, tuple[str, ...]] = {
+    **{word: (word[:-1], "t") for word in _NOT_CONTRACTIONS},
+    "cant": ("can", "t"),
+    "wont": ("won", "t"),
+    "im": ("i", "m"),
+    "ive": ("i", "ve"),
+}
+
+
 # Combining diacritical marks (U+0300-U+036F) cover the accents of the
 # Latin and Cyrillic languages the rules list: é, ñ, ş, ą, й, ё.
 _COMBINING = re.compile("[\u0300-\u036f]")
@@ -123,8 +139,8 @@ def prepare(
     full = f"{title}\n{body}"
     body, prose, trace_lines = split_trace_lines(body, max_trace_lines)
 
-    title_surface = _WORD.findall(unicodedata.normalize("NFKC", title).casefold())
-    body_surface = _WORD.findall(unicodedata.normalize("NFKC", body).casefold())
+    title_surface = _words(title)
+    body_surface = _words(body)
     surface = title_surface + body_surface
     return PreparedText(
         raw=full,
@@ -136,3 +152,11 @@ def prepare(
         truncated_chars=cut,
         prose=f"{title}\n{prose}",
     )
+
+
+def _words(text: str) -> list[str]:
+    """Split text into casefolded words, expanding apostrophe-less contractions."""
+    words: list[str] = []
+    for word in _WORD.findall(unicodedata.normalize("NFKC", text).casefold()):
+        words.extend(_CONTRACTIONS.get(word, (word,)))
+    return words
