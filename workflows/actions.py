@@ -211,7 +211,7 @@ class TicketActions(TicketEscalation):
         reason = f"escalated by {request.actor}"
         if request.note:
             reason += f": {request.note}"
-        await self._escalate_now("escalate", reason)
+        await self._escalate_now("escalate", reason, request.actor)
 
     async def _change_priority(self, request: ActionRequest) -> None:
         assert request.priority is not None

@@ -54,7 +54,7 @@ class TicketEscalation(TicketAssignment):
         details["late_seconds"] = round((now - signal.at).total_seconds(), 3)
         event = self._append(EventKind.SLA_BREACHED, SYSTEM_ACTOR, details)
         self._notify_assignee(event, "sla_breached")
-        self._log("ticket.sla.breached", clock=name.value)
+        self._warn("ticket.sla.breached", clock=name.value)
         label = name.value.replace("_", " ")
         self._start_escalation(f"breach:{name.value}", f"{label} SLA breached")
 
@@ -70,11 +70,13 @@ class TicketEscalation(TicketAssignment):
         self._begin_ladder_run(trigger, reason)
         self._schedule_next_step(self._policy.escalation.steps[0].after)
 
-    async def _escalate_now(self, trigger: str, reason: str) -> None:
+    async def _escalate_now(
+        self, trigger: str, reason: str, actor: str = SYSTEM_ACTOR
+    ) -> None:
         """Take one step up the ladder now, and keep the ladder running."""
         if not self._state.escalation.active:
             self._begin_ladder_run(trigger, reason)
-        await self._escalation_step(trigger, reason)
+        await self._escalation_step(trigger, reason, actor)
 
     def _begin_ladder_run(self, trigger: str, reason: str) -> None:
         escalation = self._state.escalation
@@ -103,7 +105,10 @@ class TicketEscalation(TicketAssignment):
         return steps[min(level, len(steps)) - 1]
 
     async def _escalation_step(
-        self, trigger: str | None = None, reason: str | None = None
+        self,
+        trigger: str | None = None,
+        reason: str | None = None,
+        actor: str = SYSTEM_ACTOR,
     ) -> None:
         """Climb one level: record it, notify, reassign, page the managers.
 
@@ -120,7 +125,7 @@ class TicketEscalation(TicketAssignment):
         before = state.assignee
         event = self._append(
             EventKind.ESCALATED,
-            SYSTEM_ACTOR,
+            actor,
             {
                 "level": level,
                 "trigger": trigger or escalation.trigger,

@@ -26,13 +26,15 @@ with workflow.unsafe.imports_passed_through():
 
 NOTIFY_TIMEOUT = timedelta(seconds=30)
 
-# A notification that still fails after 5 attempts is recorded as failed;
-# it never fails the ticket.
+# Pages keep trying for about 10 minutes (2 s doubling to a 2-minute cap, 10
+# attempts) before the notification is recorded as failed, which covers a
+# short outage of the paging receiver. A failed notification never fails
+# the ticket.
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
+    maximum_interval=timedelta(minutes=2),
+    maximum_attempts=10,
     non_retryable_error_types=["NotificationRejected", "NotFound", "InvalidRecipient"],
 )
 

@@ -57,6 +57,9 @@ with workflow.unsafe.imports_passed_through():
 # A second guard beside the server's continue-as-new suggestion.
 HISTORY_LENGTH_LIMIT = 10_000
 
+# Patch ids of changes made under running tickets; see workflow.patched.
+DUPLICATE_AFTER_REGISTRATION = "duplicate-after-registration"
+
 ActionHandler = Callable[[ActionRequest], Awaitable[None]]
 
 
@@ -250,6 +253,15 @@ class TicketWorkflow(TicketActions):
                 "stage": Stage.CLASSIFIED.value,
             },
         )
+        self._log(
+            "ticket.classified",
+            type=classification.type.value,
+            category=classification.category.value,
+            priority=classification.priority.value,
+            confidence=classification.confidence,
+            needs_triage=classification.needs_triage,
+            source=classification.source,
+        )
         await self._publish()
 
         result = await self._assign()
@@ -404,6 +416,10 @@ class TicketWorkflow(TicketActions):
 
     @workflow.update(name=REPORT_DUPLICATE_UPDATE)
     async def report_duplicate(self, report: DuplicateReport) -> TicketSnapshot:
+        # A duplicate that arrives in the workflow's first task must not be
+        # recorded before the ticket's own `registered` event.
+        if workflow.patched(DUPLICATE_AFTER_REGISTRATION):
+            await workflow.wait_condition(lambda: self._state.last_seq > 0)
         async with self._lock:
             if self._seen_update():
                 return self._snapshot()
