@@ -2,9 +2,10 @@
 
     .venv/bin/python tests/record_histories.py [--out tests/histories]
 
-Runs four scenarios against the real activities and a SQLite file in a
-temporary directory. A dev server started here runs a full lifecycle and a
-long ticket that continues as new. A time-skipping server started here runs
+Runs five scenarios against the real activities and a SQLite file in a
+temporary directory. A dev server started here runs a full lifecycle, a
+long ticket that continues as new, and a ticket with a duplicate report
+and an escalate action. A time-skipping server started here runs
 an escalation, and a scenario with hold, priority change and reopens. Each run's
 history is written as JSON (`<scenario>.json`, and `<scenario>-run<N>.json`
 for the runs of a continued ticket). Re-record after a deliberate,
@@ -30,6 +31,7 @@ from temporalio.testing import WorkflowEnvironment
 from ticket_harness import Stack, act, advance, intake, settle, ticket_stack
 
 from helpdesk import search_attributes
+from helpdesk.contracts import REPORT_DUPLICATE_UPDATE, DuplicateReport, TicketSnapshot
 from helpdesk.domain import ActionName, Category, HoldReason, Priority, TicketType
 from helpdesk.temporal_bins import temporal_cli, temporal_test_server
 
@@ -114,6 +116,29 @@ async def continue_as_new(stack: Stack) -> WorkflowHandle[Any, Any]:
     return handle
 
 
+async def duplicate(stack: Stack) -> WorkflowHandle[Any, Any]:
+    ticket = intake(priority=Priority.P2, external_ref="alert-replay-dup")
+    handle = await stack.start(ticket)
+    report = DuplicateReport(
+        external_ref="alert-replay-dup",
+        channel="monitoring",
+        title=ticket.title,
+        reported_at=await stack.now(),
+    )
+    await handle.execute_update(
+        REPORT_DUPLICATE_UPDATE, report, result_type=TicketSnapshot
+    )
+    await settle(stack, handle)
+    await act(handle, ActionName.ACKNOWLEDGE)
+    await act(handle, ActionName.ESCALATE, note="needs the network team")
+    await act(handle, ActionName.DIAGNOSE, note="flapping uplink")
+    await act(handle, ActionName.SUBMIT_FIX, note="uplink replaced")
+    await act(handle, ActionName.VERIFY, passed=True)
+    await act(handle, ActionName.CLOSE)
+    await handle.result()
+    return handle
+
+
 async def write_histories(
     client: Client, handle: WorkflowHandle[Any, Any], name: str, out: Path
 ) -> list[Path]:
@@ -167,7 +192,13 @@ async def main(out: Path) -> None:
     )
     try:
         await record(
-            dev, {"lifecycle": lifecycle, "continue_as_new": continue_as_new}, out
+            dev,
+            {
+                "lifecycle": lifecycle,
+                "continue_as_new": continue_as_new,
+                "duplicate": duplicate,
+            },
+            out,
         )
     finally:
         await dev.shutdown()
