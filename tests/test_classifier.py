@@ -468,3 +468,131 @@ def test_one_alarming_phrase_is_not_p1() -> None:
     )
 
     assert result.priority is not Priority.P1
+
+
+def test_named_infra_cause_beats_product_words() -> None:
+    result = classify(
+        intake(
+            "Cashier down for all players, no deposits or withdrawals",
+            "Every deposit and withdrawal in the cashier fails with 503 since "
+            "03:00. The load balancer marks all payment pods unhealthy.",
+            channel="monitoring",
+            reporter="monitoring",
+        )
+    )
+
+    assert result.category is Category.INFRASTRUCTURE
+    assert result.type is TicketType.INFRASTRUCTURE_ISSUE
+    assert result.priority is Priority.P1
+    assert "preferred over" in reasons_text(result)
+
+
+def test_one_cause_word_keeps_product_category() -> None:
+    result = classify(
+        intake(
+            "Deposit not credited",
+            "I deposited 50 EUR by card an hour ago. Support says the database "
+            "shows it as pending, but my balance is the same.",
+            channel="chat",
+        )
+    )
+
+    assert result.category is Category.PAYMENT
+
+
+def test_contraction_without_apostrophe_matches() -> None:
+    result = classify(
+        intake(
+            "withdrawal i didnt make",
+            "theres a withdrawal of 300 EUR to a wallet i dont know. i didnt do this!!",
+            channel="chat",
+        )
+    )
+
+    assert result.category is Category.SECURITY
+    assert result.priority is Priority.P1
+    assert "'didn t do this'" in reasons_text(result)
+
+
+@pytest.mark.parametrize(
+    ("title", "description"),
+    [
+        (
+            "Nadie puede entrar al casino",
+            "Desde las 9:00 nadie puede iniciar sesión, todos los jugadores ven un "
+            "error.",
+        ),
+        (
+            "Spieleanbieter antwortet nicht",
+            "Der Launch-Endpunkt antwortet nicht, alle Spieler sind betroffen.",
+        ),
+        (
+            "Ninguém consegue depositar",
+            "Desde as 8h ninguém consegue depositar, o caixa não abre para todos "
+            "os jogadores.",
+        ),
+    ],
+)
+def test_outage_wording_in_other_languages_is_p1(title: str, description: str) -> None:
+    result = classify(intake(title, description, channel="phone", reporter="operator"))
+
+    assert result.priority is Priority.P1
+    assert "urgency down" in reasons_text(result)
+
+
+def test_rest_still_working_limits_scope() -> None:
+    result = classify(
+        intake(
+            "Sweet Bonanza slot not loading for all players",
+            "Since 10:00 the Sweet Bonanza slot shows a black screen for all our "
+            "players. Other games work fine.",
+            reporter="operator",
+        )
+    )
+
+    assert result.category is Category.PROVIDER
+    assert result.priority is Priority.P2
+    assert "the rest still works" in reasons_text(result)
+
+
+def test_crash_game_is_not_a_crash() -> None:
+    result = classify(
+        intake(
+            "Crash game history shows wrong multiplier",
+            "In the crash game the round history shows 1.00x for my last round, "
+            "although it ended at 3.4x.",
+            channel="chat",
+        )
+    )
+
+    assert result.category is Category.PROVIDER
+    assert result.priority is Priority.P3
+    assert "urgency down" not in reasons_text(result)
+
+
+def test_charged_but_not_credited_is_p2() -> None:
+    result = classify(
+        intake(
+            "Depósito não apareceu",
+            "Fiz um depósito de 100 reais, foi descontado do meu banco mas o saldo "
+            "ainda não mudou.",
+            channel="chat",
+        )
+    )
+
+    assert result.category is Category.PAYMENT
+    assert result.priority is Priority.P2
+    assert "charged but not credited" in reasons_text(result)
+
+
+def test_how_to_question_is_low_priority() -> None:
+    result = classify(
+        intake(
+            "How do we add a new currency for our brand?",
+            "We want to offer CAD to our players next quarter.",
+            reporter="operator",
+        )
+    )
+
+    assert result.type is TicketType.SERVICE_REQUEST
+    assert result.priority is Priority.P4

@@ -6,15 +6,27 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from helpdesk.classification.evaluate import TARGETS, evaluate_file, run_eval
 
 FIXTURES = Path(__file__).parent / "fixtures" / "classification_cases.jsonl"
 
+# Labelled sets that must keep meeting the targets, with their minimum size.
+# classification_blind.jsonl was written and scored before the rules were
+# tuned on it, so its first score is the honest one; here it guards against
+# regressions.
+GUARDED_SETS = [
+    ("classification_cases.jsonl", 60),
+    ("classification_blind.jsonl", 60),
+]
 
-def test_fixture_accuracy_meets_targets() -> None:
-    report = evaluate_file(FIXTURES)
 
-    assert len(report.cases) >= 60
+@pytest.mark.parametrize(("name", "min_cases"), GUARDED_SETS)
+def test_fixture_accuracy_meets_targets(name: str, min_cases: int) -> None:
+    report = evaluate_file(FIXTURES.parent / name)
+
+    assert len(report.cases) >= min_cases
     assert not report.bad_lines
     assert report.accuracy("type") >= TARGETS["type"]
     assert report.accuracy("category") >= TARGETS["category"]

@@ -114,3 +114,11 @@ def test_use_rules_rejects_broken_file(tmp_path: Path) -> None:
 def test_unreadable_file_reported(tmp_path: Path) -> None:
     with pytest.raises(ConfigFileError, match="cannot read the classification rules"):
         load_rules(tmp_path / "missing.yaml")
+
+
+def test_negative_preferred_signals_rejected() -> None:
+    text = BUILTIN.replace("preferred_signals: 2", "preferred_signals: -1", 1)
+    assert text != BUILTIN
+
+    with pytest.raises(ConfigFileError, match=r"preferred_signals"):
+        parse_rules(text)

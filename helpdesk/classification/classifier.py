@@ -490,7 +490,8 @@ class Classifier:
                 scores.describe(f"impact.{impact}")
                 if impact_found
                 else f"default for reporter {reporter.value}"
-            ),
+            )
+            + self._describe_outweighed_platform(scores, impact),
             f"urgency {urgency}: "
             + (self._describe_urgency(scores, urgency) if urgency_found else "default"),
         ]
@@ -533,6 +534,14 @@ class Classifier:
             confidence *= 0.8
         lines[-1] += f" ({confidence:.2f})" if len(lines) == 3 else ""
         return _Decision(priority, confidence, "\n".join(lines))
+
+    @staticmethod
+    def _describe_outweighed_platform(scores: _Scores, impact: ImpactLevel) -> str:
+        """Return a note when platform-wide words were found but not enough."""
+        group = scores.groups.get("impact.platform")
+        if impact == "platform" or group is None or not group.evidence:
+            return ""
+        return f"; not platform-wide: {group.describe()}"
 
     @staticmethod
     def _describe_urgency(scores: _Scores, urgency: UrgencyLevel) -> str:
