@@ -118,12 +118,25 @@ def parse_ticket_id(raw: str) -> str:
 def static_summary(intake: TicketIntake) -> str:
     """Return the Web UI one-liner, such as `P1 technical_incident from monitoring`.
 
-    It names only enumerated values, never the title or reporter, because
+    The summary is fixed when the workflow starts, so it names what the
+    intake gave and marks the rest as pending: the classifier's type and
+    priority appear later in the current details and search attributes. It
+    names only enumerated values, never the title or reporter, because
     Temporal stores it unencrypted.
     """
-    priority = intake.priority.value if intake.priority else "unprioritised"
-    kind = intake.type.value if intake.type else "unclassified ticket"
-    return f"{priority} {kind} from {intake.channel.value}"
+    words = [
+        intake.priority.value if intake.priority else None,
+        intake.type.value if intake.type else "ticket",
+        f"from {intake.channel.value}",
+    ]
+    summary = " ".join(word for word in words if word)
+    if intake.type is None and intake.priority is None:
+        return f"{summary} (classification pending)"
+    if intake.type is None:
+        return f"{summary} (type pending classification)"
+    if intake.priority is None:
+        return f"{summary} (priority pending classification)"
+    return summary
 
 
 def registration_snapshot(workflow_input: TicketWorkflowInput) -> TicketSnapshot:

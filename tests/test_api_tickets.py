@@ -611,3 +611,31 @@ async def test_started_ticket_has_search_attributes(
     attributes = description.typed_search_attributes
     assert attributes.get(search_attributes.TICKET_PRIORITY) == "P3"
     assert await description.static_summary() == "P3 technical_incident from monitoring"
+
+
+@pytest.mark.parametrize(
+    ("given", "summary"),
+    [
+        ({}, "ticket from email (classification pending)"),
+        ({"priority": "P1"}, "P1 ticket from email (type pending classification)"),
+        (
+            {"type": "payment_issue"},
+            "payment_issue from email (priority pending classification)",
+        ),
+        ({"type": "payment_issue", "priority": "P2"}, "P2 payment_issue from email"),
+    ],
+)
+async def test_static_summary_marks_pending_classification(
+    api: ApiStack, dev_env: WorkflowEnvironment, given: dict[str, str], summary: str
+) -> None:
+    body = intake(channel="email", **given)
+    for field in ("type", "category", "priority"):
+        if field not in given:
+            del body[field]
+    response = await api.http.post("/v1/tickets", json=body)
+    assert response.status_code == 201, response.text
+
+    handle = dev_env.client.get_workflow_handle(f"ticket-{response.json()['id']}")
+    description = await handle.describe()
+
+    assert await description.static_summary() == summary
