@@ -19,6 +19,7 @@ from helpdesk.domain import (
     Classification,
     DomainModel,
     HoldReason,
+    InputText,
     Priority,
     Role,
     SlaState,
@@ -182,12 +183,12 @@ class ActionRequest(DomainModel):
     """
 
     action: ActionName
-    actor: str = Field(min_length=1, max_length=200)
-    note: str | None = Field(default=None, max_length=20_000)
+    actor: InputText = Field(min_length=1, max_length=200)
+    note: InputText | None = Field(default=None, max_length=20_000)
     passed: bool | None = None
     reason: HoldReason | None = None
     priority: Priority | None = None
-    assignee: str | None = Field(default=None, max_length=64)
+    assignee: InputText | None = Field(default=None, max_length=64)
     type: TicketType | None = None
     category: Category | None = None
 
@@ -195,7 +196,7 @@ class ActionRequest(DomainModel):
 class DuplicateReport(DomainModel):
     """The same `external_ref` reported again while the ticket is open."""
 
-    external_ref: str
-    channel: str
-    title: str
+    external_ref: InputText
+    channel: InputText
+    title: InputText
     reported_at: datetime

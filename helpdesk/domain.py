@@ -6,11 +6,14 @@ ticket workflow can import this module inside the Temporal sandbox.
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 
 
 class TicketType(StrEnum):
@@ -157,24 +160,150 @@ class DomainModel(BaseModel):
     model_config = ConfigDict(frozen=False, extra="forbid")
 
 
+# Input validation. Ticket text ends up in PostgreSQL, which rejects NUL in
+# text and JSON columns, so a ticket accepted with one could never be
+# projected. The other C0 control characters (all but tab, line feed and
+# carriage return) have no use in ticket text and are rejected with it.
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# UTF-8 cannot encode an unpaired surrogate, so the JSON encoder of the
+# workflow input would fail on one.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def check_text(value: str, field: str) -> str:
+    """Return `value`; raise ValueError naming `field` if it contains a C0
+    control character other than tab, line feed and carriage return, or an
+    unpaired surrogate."""
+    control = _CONTROL_CHARACTER.search(value)
+    if control:
+        code = ord(control.group())
+        kind = "a NUL character" if code == 0 else "a control character"
+        raise ValueError(
+            f"{field} contains {kind} (U+{code:04X}); remove control characters"
+        )
+    surrogate = _SURROGATE.search(value)
+    if surrogate:
+        code = ord(surrogate.group())
+        raise ValueError(
+            f"{field} contains an unpaired surrogate (U+{code:04X}); "
+            "send valid Unicode text"
+        )
+    return value
+
+
+def _check_field_text(value: str, info: ValidationInfo) -> str:
+    return check_text(value, info.field_name or "text")
+
+
+# Text from outside (an intake system, an engineer, a roster file).
+InputText = Annotated[str, AfterValidator(_check_field_text)]
+
+
+# Bounds of `TicketIntake.attributes`. Every snapshot of the ticket carries
+# the attributes, and each snapshot is written to the workflow history, so
+# they are kept small.
+ATTRIBUTES_MAX_KEYS = 100
+ATTRIBUTE_KEY_MAX_LENGTH = 100
+ATTRIBUTES_MAX_DEPTH = 5
+ATTRIBUTES_MAX_BYTES = 16 * 1024
+
+
+def _check_attribute_value(value: Any, path: str, depth: int) -> int:
+    """Check one attribute value at any depth; return the number of keys in it.
+
+    `depth` is 1 for the values of the top-level mapping, and each nested
+    mapping or list adds one.
+    """
+    if isinstance(value, str):
+        check_text(value, path)
+        return 0
+    if value is None or isinstance(value, bool | int):
+        return 0
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{path} is {value}, not a finite number; use a string")
+        return 0
+    if not isinstance(value, dict | list | tuple):
+        raise ValueError(
+            f"{path} is a {type(value).__name__}; use JSON values: strings, "
+            "numbers, booleans, null, lists and objects"
+        )
+    if depth >= ATTRIBUTES_MAX_DEPTH:
+        raise ValueError(
+            f"{path} nests deeper than {ATTRIBUTES_MAX_DEPTH} levels; "
+            "flatten the attributes"
+        )
+    if isinstance(value, dict):
+        return _check_attribute_mapping(value, path, depth + 1)
+    return sum(
+        _check_attribute_value(item, f"{path}[{index}]", depth + 1)
+        for index, item in enumerate(value)
+    )
+
+
+def _check_attribute_mapping(mapping: dict[Any, Any], path: str, depth: int) -> int:
+    for key in mapping:
+        if not isinstance(key, str):
+            raise ValueError(f"{path} has the key {key!r}; keys must be strings")
+        label = f"key {key[:40]!r} in {path}"
+        check_text(key, label)
+        if len(key) > ATTRIBUTE_KEY_MAX_LENGTH:
+            raise ValueError(
+                f"{label} is {len(key)} characters long; "
+                f"the maximum is {ATTRIBUTE_KEY_MAX_LENGTH}"
+            )
+    return len(mapping) + sum(
+        _check_attribute_value(item, f"{path}.{key}", depth)
+        for key, item in mapping.items()
+    )
+
+
+def check_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
+    """Return `attributes`; raise ValueError if they break a bound or contain
+    text that `check_text` rejects."""
+    keys = _check_attribute_mapping(attributes, "attributes", 1)
+    if keys > ATTRIBUTES_MAX_KEYS:
+        raise ValueError(
+            f"attributes have {keys} keys; the maximum is {ATTRIBUTES_MAX_KEYS}, "
+            "counting the keys of nested objects"
+        )
+    compact = json.dumps(attributes, ensure_ascii=False, separators=(",", ":"))
+    size = len(compact.encode())
+    if size > ATTRIBUTES_MAX_BYTES:
+        raise ValueError(
+            f"attributes are {size} bytes as JSON; "
+            f"the maximum is {ATTRIBUTES_MAX_BYTES}"
+        )
+    return attributes
+
+
 class Reporter(DomainModel):
     kind: ReporterKind
-    name: str | None = Field(default=None, max_length=200)
-    contact: str | None = Field(default=None, max_length=320)
+    name: InputText | None = Field(default=None, max_length=200)
+    contact: InputText | None = Field(default=None, max_length=320)
 
 
 class TicketIntake(DomainModel):
     """A new ticket as it arrives from an intake system."""
 
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=20_000)
+    title: InputText = Field(min_length=1, max_length=200)
+    description: InputText = Field(default="", max_length=20_000)
     channel: Channel
     reporter: Reporter
     type: TicketType | None = None
     category: Category | None = None
     priority: Priority | None = None
-    external_ref: str | None = Field(default=None, min_length=1, max_length=200)
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    external_ref: InputText | None = Field(default=None, min_length=1, max_length=200)
+    attributes: Annotated[dict[str, Any], AfterValidator(check_attributes)] = Field(
+        default_factory=dict,
+        description=(
+            "the sender's own fields, stored as sent: at most "
+            f"{ATTRIBUTES_MAX_KEYS} keys counted at every depth, keys of at most "
+            f"{ATTRIBUTE_KEY_MAX_LENGTH} characters, at most "
+            f"{ATTRIBUTES_MAX_DEPTH} levels of objects and lists (the attributes "
+            f"object is the first) and {ATTRIBUTES_MAX_BYTES} bytes as compact JSON"
+        ),
+    )
 
 
 class Classification(DomainModel):
@@ -212,9 +341,9 @@ class TicketEvent(DomainModel):
 
 class SpecialistModel(DomainModel):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*$")
-    name: str = Field(min_length=1, max_length=200)
+    name: InputText = Field(min_length=1, max_length=200)
     roles: list[Role] = Field(min_length=1)
     skills: list[Category] = Field(default_factory=list)
     on_shift: bool = True
     max_open_tickets: int = Field(default=10, ge=1, le=1000)
-    contact: str | None = Field(default=None, max_length=320)
+    contact: InputText | None = Field(default=None, max_length=320)
