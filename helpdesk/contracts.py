@@ -24,6 +24,7 @@ from helpdesk.domain import (
     Role,
     SlaState,
     Stage,
+    StrippedText,
     TicketEvent,
     TicketIntake,
     TicketType,
@@ -183,12 +184,12 @@ class ActionRequest(DomainModel):
     """
 
     action: ActionName
-    actor: InputText = Field(min_length=1, max_length=200)
+    actor: StrippedText = Field(min_length=1, max_length=200)
     note: InputText | None = Field(default=None, max_length=20_000)
     passed: bool | None = None
     reason: HoldReason | None = None
     priority: Priority | None = None
-    assignee: InputText | None = Field(default=None, max_length=64)
+    assignee: StrippedText | None = Field(default=None, max_length=64)
     type: TicketType | None = None
     category: Category | None = None
 
@@ -196,7 +197,7 @@ class ActionRequest(DomainModel):
 class DuplicateReport(DomainModel):
     """The same `external_ref` reported again while the ticket is open."""
 
-    external_ref: InputText
+    external_ref: StrippedText
     channel: InputText
-    title: InputText
+    title: StrippedText
     reported_at: datetime

@@ -13,7 +13,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
 
 
 class TicketType(StrEnum):
@@ -195,8 +203,24 @@ def _check_field_text(value: str, info: ValidationInfo) -> str:
     return check_text(value, info.field_name or "text")
 
 
+def _strip_field_text(
+    value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+) -> str:
+    # Stripping before the inner validation lets max_length count the
+    # stripped text, and rejects blank text here with a message of its own.
+    field = info.field_name or "text"
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            raise ValueError(f"{field} must not be empty or only whitespace")
+    return check_text(handler(value), field)
+
+
 # Text from outside (an intake system, an engineer, a roster file).
 InputText = Annotated[str, AfterValidator(_check_field_text)]
+# The same for one-line values (a title, a name, an id), which are stored
+# without surrounding whitespace and must not be blank.
+StrippedText = Annotated[str, WrapValidator(_strip_field_text)]
 
 
 # Bounds of `TicketIntake.attributes`. Every snapshot of the ticket carries
@@ -279,21 +303,23 @@ def check_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
 
 class Reporter(DomainModel):
     kind: ReporterKind
-    name: InputText | None = Field(default=None, max_length=200)
-    contact: InputText | None = Field(default=None, max_length=320)
+    name: StrippedText | None = Field(default=None, max_length=200)
+    contact: StrippedText | None = Field(default=None, max_length=320)
 
 
 class TicketIntake(DomainModel):
     """A new ticket as it arrives from an intake system."""
 
-    title: InputText = Field(min_length=1, max_length=200)
+    title: StrippedText = Field(min_length=1, max_length=200)
     description: InputText = Field(default="", max_length=20_000)
     channel: Channel
     reporter: Reporter
     type: TicketType | None = None
     category: Category | None = None
     priority: Priority | None = None
-    external_ref: InputText | None = Field(default=None, min_length=1, max_length=200)
+    external_ref: StrippedText | None = Field(
+        default=None, min_length=1, max_length=200
+    )
     attributes: Annotated[dict[str, Any], AfterValidator(check_attributes)] = Field(
         default_factory=dict,
         description=(
@@ -341,9 +367,9 @@ class TicketEvent(DomainModel):
 
 class SpecialistModel(DomainModel):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*$")
-    name: InputText = Field(min_length=1, max_length=200)
+    name: StrippedText = Field(min_length=1, max_length=200)
     roles: list[Role] = Field(min_length=1)
     skills: list[Category] = Field(default_factory=list)
     on_shift: bool = True
     max_open_tickets: int = Field(default=10, ge=1, le=1000)
-    contact: InputText | None = Field(default=None, max_length=320)
+    contact: StrippedText | None = Field(default=None, max_length=320)

@@ -65,6 +65,13 @@ def with_value(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     return changed
 
 
+def value_at(body: dict[str, Any], path: str) -> Any:
+    value: Any = body
+    for part in path.split("."):
+        value = value[part]
+    return value
+
+
 def problems(model: type[BaseModel], data: Any) -> list[tuple[str, str]]:
     """Return (dotted location, message) of each error validating `data`."""
     with pytest.raises(ValidationError) as caught:
@@ -280,3 +287,101 @@ def test_workflow_input_survives_json_round_trip() -> None:
     dumped = workflow_input.model_dump_json()
 
     assert TicketWorkflowInput.model_validate_json(dumped) == workflow_input
+
+
+# Surrounding whitespace
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["title", "reporter.name", "reporter.contact", "external_ref"],
+)
+def test_intake_strips_surrounding_whitespace(path: str) -> None:
+    body = intake_body()
+    original = TicketIntake.model_validate(body)
+    padded = with_value(body, path, " \t" + value_at(body, path) + " \n")
+
+    intake = TicketIntake.model_validate(padded)
+
+    assert intake == original
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["title", "reporter.name", "reporter.contact", "external_ref"],
+)
+@pytest.mark.parametrize("blank", ["", "    ", "\t\r\n", "\u00a0\u3000"])
+def test_intake_rejects_blank_text(path: str, blank: str) -> None:
+    body = with_value(intake_body(), path, blank)
+    field = path.rsplit(".", 1)[-1]
+
+    [(location, message)] = problems(TicketIntake, body)
+
+    assert location == path
+    assert message == f"{field} must not be empty or only whitespace"
+
+
+def test_intake_keeps_whitespace_inside_description() -> None:
+    description = "\n  first line\n\tsecond line\n"
+
+    intake = TicketIntake.model_validate(intake_body(description=description))
+
+    assert intake.description == description
+
+
+def test_title_length_is_counted_after_strip() -> None:
+    title = "x" * 200
+
+    intake = TicketIntake.model_validate(intake_body(title=f"  {title}  "))
+
+    assert intake.title == title
+
+
+def test_specialist_rejects_blank_name() -> None:
+    [(location, message)] = problems(SpecialistModel, specialist_body(name="   "))
+
+    assert location == "name"
+    assert message == "name must not be empty or only whitespace"
+
+
+def test_specialist_name_and_contact_are_stripped() -> None:
+    body = specialist_body(name="  Ana Kovac ", contact=" ana.kovac@example.com\n")
+
+    specialist = SpecialistModel.model_validate(body)
+
+    assert specialist.name == "Ana Kovac"
+    assert specialist.contact == "ana.kovac@example.com"
+
+
+def test_action_strips_actor_and_assignee() -> None:
+    body = {"action": "reassign", "actor": " ana.k ", "assignee": "dev.ada\n"}
+
+    request = ActionRequest.model_validate(body)
+
+    assert request.actor == "ana.k"
+    assert request.assignee == "dev.ada"
+
+
+@pytest.mark.parametrize("field", ["actor", "assignee"])
+def test_action_rejects_blank_actor_and_assignee(field: str) -> None:
+    body = {"action": "reassign", "actor": "ana.k", "assignee": "dev.ada"}
+    body[field] = "  "
+
+    [(location, message)] = problems(ActionRequest, body)
+
+    assert location == field
+    assert message == f"{field} must not be empty or only whitespace"
+
+
+def test_duplicate_report_strips_title_and_external_ref() -> None:
+    body = {
+        "external_ref": " alert-7f3a91 ",
+        "channel": "monitoring",
+        "title": "Lobby returns 502\n",
+        "reported_at": "2026-12-04T16:10:20Z",
+    }
+
+    report = DuplicateReport.model_validate(body)
+
+    assert report.external_ref == "alert-7f3a91"
+    assert report.title == "Lobby returns 502"
