@@ -21,6 +21,7 @@ from pydantic import (
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     WrapValidator,
+    field_validator,
 )
 
 
@@ -365,11 +366,41 @@ class TicketEvent(DomainModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+# The form of a specialist id, such as `ana.k` or `oncall-devops-1`.
+SPECIALIST_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+_SPECIALIST_ID = re.compile(r"[a-z0-9][a-z0-9._-]*")
+
+
 class SpecialistModel(DomainModel):
-    id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    id: str = Field(
+        min_length=1,
+        max_length=64,
+        json_schema_extra={"pattern": SPECIALIST_ID_PATTERN},
+    )
     name: StrippedText = Field(min_length=1, max_length=200)
-    roles: list[Role] = Field(min_length=1)
-    skills: list[Category] = Field(default_factory=list)
+    roles: list[Role] = Field(
+        min_length=1, description="repeated roles are dropped, keeping the first"
+    )
+    skills: list[Category] = Field(
+        default_factory=list,
+        description="repeated skills are dropped, keeping the first",
+    )
     on_shift: bool = True
     max_open_tickets: int = Field(default=10, ge=1, le=1000)
     contact: StrippedText | None = Field(default=None, max_length=320)
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        # A pydantic `pattern` would show the raw regex to the caller.
+        if not _SPECIALIST_ID.fullmatch(value):
+            raise ValueError(
+                "id must be lowercase letters, digits, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("roles", "skills")
+    @classmethod
+    def _drop_repeats(cls, value: list[Any]) -> list[Any]:
+        return list(dict.fromkeys(value))

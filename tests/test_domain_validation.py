@@ -385,3 +385,50 @@ def test_duplicate_report_strips_title_and_external_ref() -> None:
 
     assert report.external_ref == "alert-7f3a91"
     assert report.title == "Lobby returns 502"
+
+
+# Specialists
+
+
+def test_specialist_roles_and_skills_are_deduplicated_in_order() -> None:
+    body = specialist_body(
+        roles=["devops_engineer", "support_engineer", "devops_engineer"],
+        skills=["security", "infrastructure", "security", "security"],
+    )
+
+    specialist = SpecialistModel.model_validate(body)
+
+    assert [role.value for role in specialist.roles] == [
+        "devops_engineer",
+        "support_engineer",
+    ]
+    assert [skill.value for skill in specialist.skills] == [
+        "security",
+        "infrastructure",
+    ]
+
+
+@pytest.mark.parametrize(
+    "specialist_id", ["Ana.K", "-ana", ".ana", "ana k", "ana/k", "ana\n", "ana\x00"]
+)
+def test_specialist_id_error_explains_the_form(specialist_id: str) -> None:
+    [(location, message)] = problems(SpecialistModel, specialist_body(id=specialist_id))
+
+    assert location == "id"
+    assert message == (
+        "id must be lowercase letters, digits, '.', '_' or '-', "
+        "starting with a letter or digit"
+    )
+
+
+@pytest.mark.parametrize("specialist_id", ["ana.k", "0ncall-devops_1", "a"])
+def test_specialist_id_in_the_form_is_accepted(specialist_id: str) -> None:
+    specialist = SpecialistModel.model_validate(specialist_body(id=specialist_id))
+
+    assert specialist.id == specialist_id
+
+
+def test_specialist_id_pattern_is_in_the_schema() -> None:
+    schema = SpecialistModel.model_json_schema()
+
+    assert schema["properties"]["id"]["pattern"] == r"^[a-z0-9][a-z0-9._-]*$"
