@@ -11,6 +11,8 @@ errors list every problem under `problems`.
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -129,17 +131,24 @@ def responses(*errors: type[ApiError]) -> dict[int | str, dict[str, Any]]:
 def _field_path(loc: tuple[int | str, ...]) -> str | None:
     """Turn a pydantic error location into a dotted field path.
 
-    The leading `body`/`query`/`path`/`header` part is dropped, and so is the
-    tag that a discriminated union adds (`("body", "diagnose", "note")` is
-    the field `note`).
+    The leading `body`/`query`/`path`/`header` part is dropped, and so are
+    the index of a repeated query parameter (`("query", "stage", 1)` is the
+    field `stage`) and the tag that a discriminated union adds
+    (`("body", "diagnose", "note")` is the field `note`).
     """
     parts = list(loc)
+    if parts and parts[0] == "query" and isinstance(parts[-1], int):
+        # The index of a repeated query parameter: the parameter is the field.
+        parts = parts[:-1]
     if parts and parts[0] in ("body", "query", "path", "header"):
         parts = parts[1:]
     if parts and parts[0] in _UNION_TAGS:
         parts = parts[1:]
     return ".".join(str(part) for part in parts) or None
 
+
+# The detail of FastAPI's HTTPException for a body it cannot decode.
+_FASTAPI_BODY_PARSE_ERROR = "There was an error parsing the body"
 
 # Filled by api.schemas with the action names, which pydantic puts in the
 # location of an error inside a discriminated union.
@@ -187,16 +196,120 @@ async def api_error_handler(request: Request, exc: Exception) -> JSONResponse:
             code=exc.code,
             error=exc.message,
         )
+    # A 422 lists its one problem too, so clients read every 422 the same way.
+    problems = (
+        [Problem(field=exc.field, message=exc.message)]
+        if exc.status_code == 422
+        else []
+    )
     return JSONResponse(
-        error_body(exc.code, exc.message, exc.field),
+        error_body(exc.code, exc.message, exc.field, problems),
         status_code=exc.status_code,
         headers=exc.headers,
     )
 
 
+# Errors about the request body as a whole: missing, not JSON, not an object.
+
+# pydantic's error types for a body that is not a JSON object.
+_NOT_AN_OBJECT = {"model_attributes_type", "model_type", "dict_type"}
+
+
+def _required_body_fields(request: Request) -> list[str]:
+    """Return the fields that every accepted body of this route requires.
+
+    The action route takes a union of one model per action, so its result
+    is the fields that all of them require (`action`, `actor`).
+    """
+    route = request.scope.get("route")
+    body_field = getattr(route, "body_field", None)
+    annotation = getattr(getattr(body_field, "field_info", None), "annotation", None)
+    members = (
+        typing.get_args(annotation)
+        if isinstance(annotation, types.UnionType)
+        else (annotation,)
+    )
+    models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+    if not models:
+        return []
+    return [
+        name
+        for name, field in models[0].model_fields.items()
+        if all(
+            name in model.model_fields and model.model_fields[name].is_required()
+            for model in models
+        )
+    ]
+
+
+def _is_json_request(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def _json_type_name(value: Any) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    for kind, name in names.items():
+        if isinstance(value, kind):
+            return name
+    return "a number" if isinstance(value, int | float) else type(value).__name__
+
+
+def _line_and_column(document: str, position: int) -> tuple[int, int]:
+    line = document.count("\n", 0, position) + 1
+    column = position - document.rfind("\n", 0, position)
+    return line, column
+
+
+def _body_problem(request: Request, error: dict[str, Any], body: Any) -> Problem | None:
+    """Return the problem of a body that is missing, not JSON or not an object.
+
+    Returns None for errors about one field, which `_problem` describes.
+    """
+    loc = tuple(error.get("loc", ()))
+    kind = error.get("type")
+    if kind == "json_invalid":
+        reason = error.get("ctx", {}).get("error", "invalid JSON")
+        position = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else 0
+        line, column = _line_and_column(body if isinstance(body, str) else "", position)
+        return Problem(
+            field=None,
+            message=f"invalid JSON at line {line} column {column}: {reason}",
+        )
+    if loc != ("body",):
+        return None
+    if kind == "missing":
+        required = sorted(_required_body_fields(request))
+        fields = f" (required fields: {', '.join(required)})" if required else ""
+        return Problem(
+            field=None,
+            message=f"request body is missing: send a JSON object{fields} "
+            "with the header Content-Type: application/json",
+        )
+    if kind in _NOT_AN_OBJECT:
+        if not _is_json_request(request):
+            received = request.headers.get("content-type") or "no Content-Type"
+            return Problem(
+                field=None,
+                message=f"request body must be JSON, but the request has "
+                f"{received}: send a JSON object with the header "
+                "Content-Type: application/json",
+            )
+        return Problem(
+            field=None,
+            message="request body must be a JSON object, not "
+            f"{_json_type_name(error.get('input'))}",
+        )
+    return None
+
+
 async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = [_problem(dict(error)) for error in exc.errors()]
+    problems = [
+        _body_problem(request, dict(error), exc.body) or _problem(dict(error))
+        for error in exc.errors()
+    ]
     first = problems[0] if problems else Problem(field=None, message="invalid request")
     message = "; ".join(
         f"{p.field}: {p.message}" if p.field else p.message for p in problems
@@ -207,9 +320,35 @@ async def validation_error_handler(request: Request, exc: Exception) -> JSONResp
     )
 
 
+def _unparsable_body_message(cause: BaseException | None) -> str:
+    """Describe why FastAPI could not parse a JSON body (its 400 error)."""
+    if isinstance(cause, UnicodeDecodeError):
+        return (
+            f"request body is not valid UTF-8 (invalid byte at offset "
+            f"{cause.start}): send JSON encoded as UTF-8"
+        )
+    if isinstance(cause, RecursionError):
+        return (
+            "request body nests arrays or objects too deeply to parse: send a "
+            "flatter JSON object"
+        )
+    return f"request body could not be parsed as JSON ({type(cause).__name__})"
+
+
 async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
-    """Render Starlette's own errors (unknown route, wrong method) in our shape."""
+    """Render Starlette's own errors (unknown route, wrong method) in our shape.
+
+    FastAPI returns 400 for a JSON body it cannot decode at all (invalid
+    UTF-8, nesting deeper than the parser's recursion limit); that is an
+    invalid body like any other, so it becomes 422 with the reason.
+    """
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _FASTAPI_BODY_PARSE_ERROR:
+        message = _unparsable_body_message(exc.__cause__)
+        problem = Problem(field=None, message=message)
+        return JSONResponse(
+            error_body("invalid_request", message, None, [problem]), status_code=422
+        )
     codes = {404: "not_found", 405: "method_not_allowed"}
     code = codes.get(exc.status_code, "http_error")
     return JSONResponse(

@@ -6,12 +6,14 @@ workflow (an open ticket) or from the database (a closed one).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from api.errors import register_union_tags
+from api.text import shorten
 from helpdesk.contracts import SlaClockView, TicketSnapshot
 from helpdesk.domain import (
     ActionName,
@@ -27,6 +29,10 @@ from helpdesk.domain import (
     TicketIntake,
     TicketType,
 )
+
+# The form of a specialist id, as `SpecialistModel.id` checks it.
+SPECIALIST_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+SPECIALIST_ID = re.compile(SPECIALIST_ID_PATTERN)
 
 
 class TicketCreate(TicketIntake):
@@ -294,6 +300,16 @@ class ResumeAction(_Action):
 class ReassignAction(_Action):
     action: Literal[ActionName.REASSIGN]
     assignee: str = Field(min_length=1, max_length=64, description="specialist id")
+
+    @field_validator("assignee")
+    @classmethod
+    def _specialist_id(cls, value: str) -> str:
+        if not SPECIALIST_ID.fullmatch(value):
+            raise ValueError(
+                f"invalid specialist id {shorten(value)!r}: specialist ids use "
+                "lower-case letters, digits, '.', '_' and '-', such as ana.k"
+            )
+        return value
 
 
 class EscalateAction(_Action):

@@ -54,6 +54,7 @@ from api.errors import (
     ServiceUnavailable,
     TicketClosed,
 )
+from api.text import shorten
 from helpdesk.contracts import (
     REPORT_DUPLICATE_UPDATE,
     STATE_QUERY,
@@ -108,8 +109,9 @@ def parse_ticket_id(raw: str) -> str:
     ticket_id = raw.strip().upper()
     if not is_ticket_id(ticket_id):
         raise NotFound(
-            f"ticket {raw!r} not found: ticket ids look like HD-4F7K2Q "
-            "(HD- and six letters or digits)",
+            f"ticket {shorten(raw)!r} not found: ticket ids look like HD-4F7K2Q, "
+            "HD- and six characters from the digits and the letters A-Z "
+            "except I, L, O and U",
             field="ticket_id",
         )
     return ticket_id

@@ -200,7 +200,7 @@ async def test_claim_of_terminated_ticket_is_released(
     [
         (intake(title=None), "title", "Input should be a valid string"),
         ({k: v for k, v in intake().items() if k != "title"}, "title", "required"),
-        (intake(title=""), "title", "at least 1 character"),
+        (intake(title=""), "title", "empty"),
         (intake(title="x" * 201), "title", "at most 200 characters"),
         (intake(description="x" * 20_001), "description", "at most 20000"),
         (intake(channel="pigeon"), "channel", "email"),
@@ -230,6 +230,50 @@ async def test_create_ticket_rejects_invalid_json(api: ApiStack) -> None:
 
     assert response.status_code == 422, response.text
     assert "invalid JSON" in response.json()["error"]["message"]
+
+
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "message"),
+    [
+        (b"", JSON_HEADERS, "request body is missing: send a JSON object"),
+        (b"", JSON_HEADERS, "required fields: channel, reporter, title"),
+        (
+            b'{\n  "title": "x",\n  "channel": ,\n}',
+            JSON_HEADERS,
+            "invalid JSON at line 3 column 14: Expecting value",
+        ),
+        (b'{"title": "\xff\xfe"}', JSON_HEADERS, "not valid UTF-8"),
+        (b"[" * 50_000 + b"]" * 50_000, JSON_HEADERS, "nests arrays or objects"),
+        (
+            b'{"title": "x"}',
+            {"content-type": "text/plain"},
+            "the request has text/plain: send a JSON object with the header "
+            "Content-Type: application/json",
+        ),
+        (b"[1, 2]", JSON_HEADERS, "request body must be a JSON object, not an array"),
+    ],
+)
+async def test_unusable_body_is_422_with_reason(
+    api: ApiStack, content: bytes, headers: dict[str, str], message: str
+) -> None:
+    response = await api.http.post("/v1/tickets", content=content, headers=headers)
+
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert message in error["message"]
+    assert error["field"] is None
+    assert error["problems"] == [{"field": None, "message": error["message"]}]
+
+
+async def test_missing_action_body_names_required_fields(api: ApiStack) -> None:
+    response = await api.http.post("/v1/tickets/HD-000000/actions")
+
+    assert response.status_code == 422, response.text
+    assert "required fields: action, actor" in response.json()["error"]["message"]
 
 
 async def test_body_over_limit_is_413(api: ApiStack) -> None:
@@ -328,7 +372,18 @@ async def test_read_malformed_id_is_404(api: ApiStack) -> None:
     response = await api.http.get("/v1/tickets/not-a-ticket")
 
     assert response.status_code == 404, response.text
-    assert "HD-4F7K2Q" in response.json()["error"]["message"]
+    message = response.json()["error"]["message"]
+    assert "HD-4F7K2Q" in message
+    assert "except I, L, O and U" in message
+
+
+async def test_long_malformed_id_is_cut_in_message(api: ApiStack) -> None:
+    response = await api.http.get("/v1/tickets/" + "x" * 500)
+
+    assert response.status_code == 404, response.text
+    message = response.json()["error"]["message"]
+    assert "x" * 40 + "..." in message
+    assert "x" * 41 not in message
 
 
 async def test_history_of_unknown_ticket_is_404(api: ApiStack) -> None:
@@ -388,22 +443,57 @@ async def test_queue_filters_and_pages(api: ApiStack) -> None:
     assert deadlines == sorted(deadlines)
 
 
+async def test_queue_filter_matches_any_repeated_value(api: ApiStack) -> None:
+    wanted = {
+        (await open_assigned(api, priority=priority, category="user_system"))["id"]
+        for priority in ("P3", "P4")
+    }
+    other = (await open_assigned(api, priority="P2", category="user_system"))["id"]
+    params = [("priority", "P3"), ("priority", "P4"), ("category", "user_system")]
+
+    items = await wait_for_queue_ids(api.http, params, wanted)
+
+    assert {item["priority"] for item in items} <= {"P3", "P4"}
+    assert other not in {item["id"] for item in items}
+
+
+async def wait_for_queue_ids(
+    http: httpx.AsyncClient, params: list[tuple[str, str]], ids: set[str]
+) -> list[dict[str, Any]]:
+    """Return the filtered queue once it lists `ids` (rows follow the workflow)."""
+    deadline = asyncio.get_running_loop().time() + 10.0
+    while True:
+        response = await http.get("/v1/tickets", params=[*params, ("limit", "200")])
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        if ids <= {item["id"] for item in items}:
+            return items
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{ids} not all in the queue: {items}")
+        await asyncio.sleep(0.1)
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
         ({"limit": 0}, "limit"),
         ({"limit": 201}, "limit"),
         ({"stage": "nowhere"}, "stage"),
+        ([("stage", "assigned"), ("stage", "nowhere")], "stage"),
         ({"cursor": "not-a-cursor"}, "cursor"),
+        ([("on_hold", "true"), ("on_hold", "false")], "on_hold"),
+        ([("limit", "5"), ("limit", "10")], "limit"),
     ],
 )
 async def test_queue_rejects_bad_parameters(
-    api: ApiStack, params: dict[str, Any], field: str
+    api: ApiStack, params: Any, field: str
 ) -> None:
     response = await api.http.get("/v1/tickets", params=params)
 
     assert response.status_code == 422, response.text
-    assert response.json()["error"]["field"] == field
+    error = response.json()["error"]
+    assert error["field"] == field
+    assert [problem["field"] for problem in error["problems"]] == [field]
 
 
 # Actions
@@ -530,6 +620,17 @@ async def test_reassign_to_unknown_specialist_is_404(api: ApiStack) -> None:
 
     assert response.status_code == 404, response.text
     assert response.json()["error"]["field"] == "assignee"
+
+
+async def test_reassign_to_malformed_specialist_id_is_422(api: ApiStack) -> None:
+    response = await act(
+        api.http, "HD-000000", action="reassign", actor="x", assignee="Bad Id!"
+    )
+
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["field"] == "assignee"
+    assert "invalid specialist id 'Bad Id!'" in error["message"]
 
 
 async def test_idempotency_key_acts_once(api: ApiStack) -> None:

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from api.deps import State
 from api.errors import InvalidRequest, responses
-from api.schemas import SpecialistList, SpecialistWrite
+from api.schemas import SPECIALIST_ID_PATTERN, SpecialistList, SpecialistWrite
 from helpdesk.db.repository import get_specialist, list_specialists, upsert_specialist
 from helpdesk.domain import SpecialistModel
 
@@ -20,7 +20,7 @@ SpecialistId = Annotated[
     Path(
         min_length=1,
         max_length=64,
-        pattern=r"^[a-z0-9][a-z0-9._-]*$",
+        pattern=SPECIALIST_ID_PATTERN,
         description="lower-case id such as ana.k or oncall-devops-1",
     ),
 ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path, Query, Response, status
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
+from pydantic import StringConstraints
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import State
@@ -105,24 +106,28 @@ async def create_ticket(
     responses=responses(InvalidRequest, ServiceUnavailable),
 )
 async def list_queue(
+    request: Request,
     state: State,
-    stage: Stage | None = None,
-    type: TicketType | None = None,  # noqa: A002 - the API field name
-    category: Category | None = None,
-    priority: Priority | None = None,
+    stage: Annotated[list[Stage] | None, Query()] = None,
+    type: Annotated[list[TicketType] | None, Query()] = None,  # noqa: A002
+    category: Annotated[list[Category] | None, Query()] = None,
+    priority: Annotated[list[Priority] | None, Query()] = None,
     assignee: Annotated[
-        str | None,
-        Query(max_length=64, description='a specialist id, or "unassigned"'),
+        list[Annotated[str, StringConstraints(max_length=64)]] | None,
+        Query(description='specialist ids, or "unassigned"'),
     ] = None,
-    sla_state: SlaState | None = None,
+    sla_state: Annotated[list[SlaState] | None, Query()] = None,
     on_hold: bool | None = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> QueueRead:
     """Return one page of tickets from the read model.
 
-    Tickets without a running SLA clock (on hold, resolved, closed) come last.
+    Repeat a filter to match any of its values (`priority=P1&priority=P2`);
+    different filters must all match. Tickets without a running SLA clock
+    (on hold, resolved, closed) come last.
     """
+    _reject_repeated(request, "on_hold", "cursor", "limit")
     filters = TicketFilters(
         stage=stage,
         type=type,
@@ -145,6 +150,17 @@ async def list_queue(
         for record in records
     ]
     return QueueRead(items=items, next_cursor=next_cursor)
+
+
+def _reject_repeated(request: Request, *names: str) -> None:
+    """Raise InvalidRequest when a single-valued query parameter is repeated."""
+    for name in names:
+        values = request.query_params.getlist(name)
+        if len(values) > 1:
+            raise InvalidRequest(
+                f"query parameter {name} is given {len(values)} times: give it once",
+                field=name,
+            )
 
 
 @router.get(

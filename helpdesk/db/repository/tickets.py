@@ -34,17 +34,21 @@ class InvalidCursor(ValueError):
 
 
 class TicketFilters(BaseModel):
-    """Filters of the ticket queue; unset fields do not filter."""
+    """Filters of the ticket queue; unset fields do not filter.
+
+    A field given a list matches a ticket with any of the listed values;
+    different fields must all match.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    stage: Stage | None = None
-    type: TicketType | None = None
-    category: Category | None = None
-    priority: Priority | None = None
-    # A specialist id, or "unassigned".
-    assignee: str | None = None
-    sla_state: SlaState | None = None
+    stage: Stage | list[Stage] | None = None
+    type: TicketType | list[TicketType] | None = None
+    category: Category | list[Category] | None = None
+    priority: Priority | list[Priority] | None = None
+    # Specialist ids, or "unassigned".
+    assignee: str | list[str] | None = None
+    sla_state: SlaState | list[SlaState] | None = None
     on_hold: bool | None = None
 
 
@@ -259,16 +263,24 @@ def decode_cursor(cursor: str) -> tuple[datetime | None, str]:
     return parsed, ticket_id
 
 
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
 def _filter_clauses(filters: TicketFilters) -> list[Any]:
     clauses: list[Any] = []
     for name in ("stage", "type", "category", "priority", "sla_state"):
         value = getattr(filters, name)
         if value is not None:
-            clauses.append(getattr(TicketRow, name) == value.value)
-    if filters.assignee == UNASSIGNED:
-        clauses.append(TicketRow.assignee_id.is_(None))
-    elif filters.assignee is not None:
-        clauses.append(TicketRow.assignee_id == filters.assignee)
+            values = [item.value for item in _as_list(value)]
+            clauses.append(getattr(TicketRow, name).in_(values))
+    if filters.assignee is not None:
+        assignees = _as_list(filters.assignee)
+        ids = [assignee for assignee in assignees if assignee != UNASSIGNED]
+        either = [TicketRow.assignee_id.in_(ids)] if ids else []
+        if UNASSIGNED in assignees:
+            either.append(TicketRow.assignee_id.is_(None))
+        clauses.append(or_(*either))
     if filters.on_hold is not None:
         clauses.append(TicketRow.on_hold.is_(filters.on_hold))
     return clauses
