@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, StrictBool
 
 from helpdesk.domain import (
     ActionName,
@@ -186,7 +186,7 @@ class ActionRequest(DomainModel):
     action: ActionName
     actor: StrippedText = Field(min_length=1, max_length=200)
     note: InputText | None = Field(default=None, max_length=20_000)
-    passed: bool | None = None
+    passed: StrictBool | None = None
     reason: HoldReason | None = None
     priority: Priority | None = None
     assignee: StrippedText | None = Field(default=None, max_length=64)

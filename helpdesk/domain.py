@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
     WrapValidator,
@@ -385,7 +386,7 @@ class SpecialistModel(DomainModel):
         default_factory=list,
         description="repeated skills are dropped, keeping the first",
     )
-    on_shift: bool = True
+    on_shift: StrictBool = True
     max_open_tickets: int = Field(default=10, ge=1, le=1000)
     contact: StrippedText | None = Field(default=None, max_length=320)
 

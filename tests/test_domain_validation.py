@@ -7,12 +7,14 @@ accept what the recorded histories contain (tests/test_replay.py).
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from helpdesk.config import ConfigFileError
 from helpdesk.contracts import ActionRequest, DuplicateReport, TicketWorkflowInput
 from helpdesk.domain import (
     ATTRIBUTE_KEY_MAX_LENGTH,
@@ -22,6 +24,7 @@ from helpdesk.domain import (
     SpecialistModel,
     TicketIntake,
 )
+from helpdesk.roster import parse_roster
 from helpdesk.sla import DEFAULT_POLICY
 
 
@@ -432,3 +435,53 @@ def test_specialist_id_pattern_is_in_the_schema() -> None:
     schema = SpecialistModel.model_json_schema()
 
     assert schema["properties"]["id"]["pattern"] == r"^[a-z0-9][a-z0-9._-]*$"
+
+
+# Booleans
+
+
+@pytest.mark.parametrize("value", ["yes", "true", "no", 1, 0, "1"])
+def test_action_passed_must_be_a_boolean(value: Any) -> None:
+    body = {"action": "verify", "actor": "ana.k", "passed": value}
+
+    [(location, message)] = problems(ActionRequest, body)
+
+    assert location == "passed"
+    assert message == "Input should be a valid boolean"
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_action_passed_accepts_json_booleans(value: bool) -> None:
+    body = {"action": "verify", "actor": "ana.k", "passed": value}
+
+    request = ActionRequest.model_validate_json(json.dumps(body))
+
+    assert request.passed is value
+
+
+@pytest.mark.parametrize("value", ["yes", "false", 1])
+def test_specialist_on_shift_must_be_a_boolean(value: Any) -> None:
+    [(location, message)] = problems(SpecialistModel, specialist_body(on_shift=value))
+
+    assert location == "on_shift"
+    assert message == "Input should be a valid boolean"
+
+
+def test_roster_on_shift_accepts_yaml_booleans() -> None:
+    text = """\
+specialists:
+  - {id: ann, name: Ann, roles: [support_engineer], on_shift: false}
+  - {id: bob, name: Bob, roles: [support_engineer], on_shift: no}
+"""
+    roster = parse_roster(text)
+
+    assert [person.on_shift for person in roster.specialists] == [False, False]
+
+
+def test_roster_on_shift_rejects_quoted_text() -> None:
+    text = """\
+specialists:
+  - {id: ann, name: Ann, roles: [support_engineer], on_shift: "false"}
+"""
+    with pytest.raises(ConfigFileError, match="specialists.0.on_shift"):
+        parse_roster(text)
