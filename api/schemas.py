@@ -244,6 +244,42 @@ class SpecialistWrite(BaseModel):
     contact: str | None = Field(default=None, max_length=320)
 
 
+class SpecialistPatch(BaseModel):
+    """Changes to a specialist: the fields given are set, the others kept.
+
+    `contact: null` removes the contact; the other fields cannot be null.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"on_shift": False}]},
+    )
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    roles: list[Role] | None = Field(default=None, min_length=1)
+    skills: list[Category] | None = None
+    on_shift: bool | None = None
+    max_open_tickets: int | None = Field(default=None, ge=1, le=1000)
+    contact: str | None = Field(default=None, max_length=320)
+
+    @field_validator(
+        "name", "roles", "skills", "on_shift", "max_open_tickets", mode="before"
+    )
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Runs only for fields present in the body, so None here is a JSON null.
+        if value is None:
+            raise ValueError("cannot be null: leave the field out to keep it")
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> SpecialistPatch:
+        if not self.model_fields_set:
+            fields = ", ".join(SpecialistPatch.model_fields)
+            raise ValueError(f"give at least one field to change: {fields}")
+        return self
+
+
 class HealthRead(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, str] = Field(default_factory=dict)

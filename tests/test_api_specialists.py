@@ -55,6 +55,82 @@ async def test_put_creates_then_updates_specialist(api: ApiStack) -> None:
     ]
 
 
+async def stored_specialist(api: ApiStack, specialist_id: str) -> dict[str, object]:
+    listed = (await api.http.get("/v1/specialists")).json()["items"]
+    [stored] = [item for item in listed if item["id"] == specialist_id]
+    return dict(stored)
+
+
+async def test_patch_changes_only_given_fields(api: ApiStack) -> None:
+    specialist_id = f"nia.{uuid.uuid4().hex[:6]}"
+    full = {**SPECIALIST, "contact": "nia@example.invalid", "max_open_tickets": 3}
+    created = await api.http.put(f"/v1/specialists/{specialist_id}", json=full)
+    assert created.status_code == 201, created.text
+
+    response = await api.http.patch(
+        f"/v1/specialists/{specialist_id}", json={"on_shift": False}
+    )
+
+    assert response.status_code == 200, response.text
+    expected = {**full, "id": specialist_id, "on_shift": False}
+    assert response.json() == expected
+    assert await stored_specialist(api, specialist_id) == expected
+
+
+async def test_patch_null_contact_removes_it(api: ApiStack) -> None:
+    specialist_id = f"nia.{uuid.uuid4().hex[:6]}"
+    full = {**SPECIALIST, "contact": "nia@example.invalid"}
+    await api.http.put(f"/v1/specialists/{specialist_id}", json=full)
+
+    response = await api.http.patch(
+        f"/v1/specialists/{specialist_id}", json={"contact": None}
+    )
+
+    assert response.status_code == 200, response.text
+    assert (await stored_specialist(api, specialist_id))["contact"] is None
+
+
+async def test_patch_unknown_specialist_is_404(api: ApiStack) -> None:
+    response = await api.http.patch(
+        "/v1/specialists/nobody.here", json={"on_shift": False}
+    )
+
+    assert response.status_code == 404, response.text
+    error = response.json()["error"]
+    assert error["field"] == "specialist_id"
+    assert "PUT /v1/specialists/nobody.here" in error["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({}, None, "give at least one field to change"),
+        ({"name": None}, "name", "cannot be null"),
+        ({"roles": []}, "roles", "at least 1 item"),
+        ({"on_shift": "maybe"}, "on_shift", "valid boolean"),
+        ({"max_open_tickets": 0}, "max_open_tickets", "greater than or equal to 1"),
+        ({"team": "ops"}, "team", "unknown field"),
+    ],
+)
+async def test_patch_rejects_invalid_change(
+    api: ApiStack, body: dict[str, object], field: str | None, message: str
+) -> None:
+    specialist_id = f"nia.{uuid.uuid4().hex[:6]}"
+    await api.http.put(f"/v1/specialists/{specialist_id}", json=SPECIALIST)
+
+    response = await api.http.patch(f"/v1/specialists/{specialist_id}", json=body)
+
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["field"] == field
+    assert message in error["message"]
+    assert await stored_specialist(api, specialist_id) == {
+        **SPECIALIST,
+        "id": specialist_id,
+        "contact": None,
+    }
+
+
 async def test_roster_is_seeded(api: ApiStack) -> None:
     response = await api.http.get("/v1/specialists")
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Response, status
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from api.deps import State
-from api.errors import InvalidRequest, responses
-from api.schemas import SPECIALIST_ID_PATTERN, SpecialistList, SpecialistWrite
+from api.errors import InvalidRequest, NotFound, responses
+from api.schemas import (
+    SPECIALIST_ID_PATTERN,
+    SpecialistList,
+    SpecialistPatch,
+    SpecialistWrite,
+)
 from helpdesk.db.repository import get_specialist, list_specialists, upsert_specialist
 from helpdesk.domain import SpecialistModel
 
@@ -26,17 +32,56 @@ SpecialistId = Annotated[
 ]
 
 
+def _specialist(values: dict[str, Any]) -> SpecialistModel:
+    """Validate a specialist; a problem becomes a 422 naming the body field."""
+    try:
+        return SpecialistModel.model_validate(values)
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        raise RequestValidationError(errors) from exc
+
+
 @router.get("", response_model=SpecialistList, summary="List specialists")
 async def read_specialists(state: State) -> SpecialistList:
     async with state.sessions() as session:
         return SpecialistList(items=await list_specialists(session))
 
 
+@router.patch(
+    "/{specialist_id}",
+    response_model=SpecialistModel,
+    summary="Change some fields of a specialist",
+    responses=responses(InvalidRequest, NotFound),
+)
+async def patch_specialist(
+    specialist_id: SpecialistId,
+    body: Annotated[SpecialistPatch, Body()],
+    state: State,
+) -> SpecialistModel:
+    """Change the given fields, such as `{"on_shift": false}`, and keep the rest.
+
+    A specialist going off shift keeps the tickets it holds; new tickets and
+    escalations go to specialists on shift.
+    """
+    changes = body.model_dump(exclude_unset=True)
+    async with state.sessions.begin() as session:
+        current = await get_specialist(session, specialist_id, for_update=True)
+        if current is None:
+            raise NotFound(
+                f"specialist {specialist_id} not found: create it with "
+                f"PUT /v1/specialists/{specialist_id}",
+                field="specialist_id",
+            )
+        changed = _specialist({**current.model_dump(), **changes})
+        stored = await upsert_specialist(session, changed)
+    return stored
+
+
 @router.put(
     "/{specialist_id}",
     response_model=SpecialistModel,
     status_code=status.HTTP_200_OK,
-    summary="Create or update a specialist",
+    summary="Create a specialist or replace all of its fields",
     responses={
         201: {"model": SpecialistModel, "description": "created"},
         **responses(InvalidRequest),
@@ -48,15 +93,13 @@ async def put_specialist(
     state: State,
     response: Response,
 ) -> SpecialistModel:
-    """Create a specialist or replace all of its fields (e.g. `on_shift`).
+    """Create a specialist or replace all of its fields.
 
-    A specialist going off shift keeps the tickets it holds; new tickets and
+    Fields left out get their defaults; PATCH changes some fields and keeps
+    the rest. A specialist going off shift keeps the tickets it holds; new tickets and
     escalations go to specialists on shift.
     """
-    try:
-        specialist = SpecialistModel(id=specialist_id, **body.model_dump())
-    except ValidationError as exc:
-        raise InvalidRequest(str(exc)) from exc
+    specialist = _specialist({"id": specialist_id, **body.model_dump()})
     async with state.sessions.begin() as session:
         existed = await get_specialist(session, specialist_id) is not None
         stored = await upsert_specialist(session, specialist)

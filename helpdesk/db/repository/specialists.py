@@ -66,9 +66,11 @@ async def list_specialists_with_role(
 
 
 async def get_specialist(
-    session: AsyncSession, specialist_id: str
+    session: AsyncSession, specialist_id: str, *, for_update: bool = False
 ) -> SpecialistModel | None:
-    row = await session.get(SpecialistRow, specialist_id)
+    """Return the specialist, or None; `for_update` locks the row on PostgreSQL
+    until the transaction ends, for a read-modify-write."""
+    row = await session.get(SpecialistRow, specialist_id, with_for_update=for_update)
     return _to_model(row) if row else None
 
 
