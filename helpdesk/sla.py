@@ -57,10 +57,28 @@ def _duration_input(value: object) -> object:
 
     Pydantic serialises a timedelta as ISO 8601 text (`PT15M`), which is how
     a policy travels inside a workflow input, so that form must load back.
+    A bare number is rejected, although pydantic would read it as seconds,
+    because a policy file should not leave the unit to a guess.
     """
+    if isinstance(value, bool | int | float):
+        raise ValueError(
+            f"invalid duration {value!r}: write a number with a unit s, m, h "
+            "or d, such as 30s, 15m, 4h or 3d"
+        )
     if isinstance(value, str) and not value.strip().upper().startswith("P"):
         return parse_duration(value)
     return value
+
+
+_ZERO_TEXTS = ("0", "0s", "0m", "0h", "0d")
+
+
+def _is_zero(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return value == 0
+    return isinstance(value, str) and value.strip().lower() in _ZERO_TEXTS
 
 
 class _PolicyModel(BaseModel):
@@ -103,7 +121,8 @@ class EscalationStep(_PolicyModel):
     @field_validator("after", mode="before")
     @classmethod
     def _parse(cls, value: object) -> object:
-        if value in ("0", "0s", "0m", 0):
+        # Zero is the same in every unit, so a bare 0 is accepted here.
+        if _is_zero(value):
             return timedelta(0)
         return _duration_input(value)
 

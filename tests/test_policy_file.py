@@ -48,6 +48,12 @@ def test_valid_policy_parses_durations() -> None:
         (VALID.replace("first_response: 2h", "first_response: 30h"), 7, "longer"),
         (VALID + "surprise: true\n", 9, "surprise"),
         ("version: [unclosed\n", 2, "invalid YAML"),
+        (VALID.replace("15m", "900"), 5, "invalid duration 900: write a number with"),
+        (VALID.replace("72h", "259200"), 3, "invalid duration 259200"),
+        (VALID.replace("resolution: 4h", "resolution: 4.5"), 5, "invalid duration 4.5"),
+        (VALID + "escalation: {repeat_every: 1800}\n", 9, "invalid duration 1800"),
+        (VALID + "escalation: {steps: [{after: 15}]}\n", 9, "invalid duration 15"),
+        (VALID + "escalation: {steps: [{after: false}]}\n", 9, "invalid duration"),
     ],
 )
 def test_bad_policy_names_line_and_reason(text: str, line: int, fragment: str) -> None:
@@ -83,3 +89,22 @@ def test_duration_formats(text: str, seconds: int) -> None:
 def test_invalid_duration_rejected(text: str) -> None:
     with pytest.raises(ValueError, match="invalid duration"):
         parse_duration(text)
+
+
+def test_policy_accepts_zero_delay_for_first_step() -> None:
+    text = VALID + "escalation: {steps: [{after: 0}, {after: 0m}, {after: '0'}]}\n"
+
+    policy = parse_policy(text)
+
+    assert [step.after for step in policy.escalation.steps] == [timedelta(0)] * 3
+
+
+def test_policy_accepts_timedeltas_and_iso_durations() -> None:
+    data = DEFAULT_POLICY.model_dump(mode="json")
+    data["priorities"]["P1"]["first_response"] = "PT20M"
+    data["priorities"]["P1"]["resolution"] = timedelta(hours=5)
+
+    policy = SlaPolicy.model_validate(data)
+
+    assert policy.targets(Priority.P1).first_response == timedelta(minutes=20)
+    assert policy.targets(Priority.P1).resolution == timedelta(hours=5)
