@@ -91,6 +91,95 @@ def test_invalid_duration_rejected(text: str) -> None:
         parse_duration(text)
 
 
+def test_yaml_error_asks_to_load_the_file_again() -> None:
+    with pytest.raises(PolicyFileError) as caught:
+        parse_policy("version: [unclosed\n", source="policy.yaml")
+
+    assert str(caught.value).endswith("Fix the syntax and load the file again.")
+    assert "restart" not in str(caught.value)
+
+
+def test_duplicate_priority_names_both_lines() -> None:
+    text = VALID + "  P1: {first_response: 5m, resolution: 1h}\n"
+
+    with pytest.raises(PolicyFileError) as caught:
+        parse_policy(text, source="policy.yaml")
+
+    assert str(caught.value) == (
+        "policy.yaml:9: duplicate key 'P1' in the SLA policy "
+        "(first at line 5); keep one of them"
+    )
+
+
+def test_duplicate_key_in_flow_mapping_is_rejected() -> None:
+    text = VALID.replace(
+        "P2: {first_response: 30m,", "P2: {first_response: 30m, first_response: 1m,"
+    )
+
+    with pytest.raises(PolicyFileError) as caught:
+        parse_policy(text, source="policy.yaml")
+
+    assert "policy.yaml:6: duplicate key 'first_response'" in str(caught.value)
+    assert "(first at line 6)" in str(caught.value)
+
+
+def test_duplicate_top_level_key_is_rejected() -> None:
+    text = VALID + 'version: "2027-01"\n'
+
+    with pytest.raises(PolicyFileError, match="policy.yaml:9: duplicate key 'version'"):
+        parse_policy(text, source="policy.yaml")
+
+
+def test_merge_keys_may_be_overridden() -> None:
+    text = VALID.replace(
+        "  P1: {first_response: 15m, resolution: 4h}",
+        "  P1: &p1 {first_response: 15m, resolution: 4h}",
+    ).replace(
+        "  P2: {first_response: 30m, resolution: 8h}",
+        "  P2: {<<: *p1, resolution: 8h}",
+    )
+
+    policy = parse_policy(text)
+
+    assert policy.targets(Priority.P2).first_response == timedelta(minutes=15)
+    assert policy.targets(Priority.P2).resolution == timedelta(hours=8)
+
+
+def test_policy_file_not_utf8_names_line_and_byte(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    text = VALID.replace(
+        'version: "2026-12"', "# Politique SLA r\u00e9vis\u00e9e\nversion: x"
+    )
+    path.write_bytes(text.encode("latin-1"))
+
+    with pytest.raises(PolicyFileError) as caught:
+        load_policy(path)
+
+    message = str(caught.value)
+    assert message.startswith(f"{path}:1: the SLA policy is not valid UTF-8")
+    assert "byte 0xe9 at offset 17" in message
+    assert message.endswith("save the file as UTF-8")
+
+
+def test_policy_file_with_utf8_bom_loads(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_bytes(VALID.encode("utf-8-sig"))
+
+    assert load_policy(path).version == "2026-12"
+
+
+def test_control_character_in_policy_names_line() -> None:
+    text = VALID.replace('version: "2026-12"', 'version: "2026\x07-12"')
+
+    with pytest.raises(PolicyFileError) as caught:
+        parse_policy(text, source="policy.yaml")
+
+    assert str(caught.value).startswith(
+        "policy.yaml:1: the SLA policy contains the character U+0007, "
+        "which YAML does not allow; remove it"
+    )
+
+
 def test_policy_accepts_zero_delay_for_first_step() -> None:
     text = VALID + "escalation: {steps: [{after: 0}, {after: 0m}, {after: '0'}]}\n"
 

@@ -136,3 +136,39 @@ specialists:
         parse_roster(text, source="roster.yaml")
 
     assert "roster.yaml:5: specialists.0.max_open_tickets" in str(caught.value)
+
+
+def test_routing_duplicate_category_names_line() -> None:
+    text = VALID_ROUTES + "  payment: {role: support_engineer}\n"
+
+    with pytest.raises(ConfigFileError) as caught:
+        parse_routing(text, source="routing.yaml")
+
+    assert str(caught.value) == (
+        "routing.yaml:8: duplicate key 'payment' in the routing file "
+        "(first at line 3); keep one of them"
+    )
+
+
+def test_routing_file_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "routing.yaml"
+    path.write_bytes(VALID_ROUTES.encode() + b"# r\xe9seau\n")
+
+    with pytest.raises(ConfigFileError) as caught:
+        load_routing(path)
+
+    assert str(caught.value).startswith(
+        f"{path}:8: the routing file is not valid UTF-8"
+    )
+
+
+def test_roster_duplicate_field_names_line() -> None:
+    text = """\
+specialists:
+  - id: ann
+    name: Ann
+    roles: [support_engineer]
+    name: Annie
+"""
+    with pytest.raises(ConfigFileError, match="roster.yaml:5: duplicate key 'name'"):
+        parse_roster(text, source="roster.yaml")
