@@ -91,6 +91,14 @@ class PayloadTooLarge(ApiError):
     code = "payload_too_large"
 
 
+class SearchAttributeNotRegistered(ApiError):
+    """The Temporal namespace lacks a ticket search attribute; a retry cannot
+    help until an operator registers it."""
+
+    status_code = 500
+    code = "search_attribute_not_registered"
+
+
 class ServiceUnavailable(ApiError):
     """A dependency did not respond; retry after `retry_after` seconds."""
 
@@ -188,7 +196,15 @@ def _ticket_field(request: Request) -> dict[str, str]:
 
 async def api_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    if exc.status_code >= 500:
+    if exc.status_code >= 500 and exc.status_code != 503:
+        log.error(
+            "api.request.failed",
+            path=request.url.path,
+            **_ticket_field(request),
+            code=exc.code,
+            error=exc.message,
+        )
+    elif exc.status_code == 503:
         log.warning(
             "api.request.unavailable",
             path=request.url.path,

@@ -23,6 +23,7 @@ The API writes no ticket row: the workflow projects it.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -51,6 +52,7 @@ from api.errors import (
     IllegalTransition,
     InvalidRequest,
     NotFound,
+    SearchAttributeNotRegistered,
     ServiceUnavailable,
     TicketClosed,
 )
@@ -154,6 +156,24 @@ def registration_snapshot(workflow_input: TicketWorkflowInput) -> TicketSnapshot
 
 def _is_status(exc: BaseException, *codes: RPCStatusCode) -> bool:
     return isinstance(exc, RPCError) and exc.status in codes
+
+
+_NO_SEARCH_ATTRIBUTE = re.compile(
+    r"has no mapping defined for search attribute (?P<name>\w+)"
+)
+
+
+def _unregistered_search_attribute(exc: RPCError) -> str | None:
+    """Return the attribute that Temporal rejected a start for, if that is why.
+
+    The server (1.32) rejects a start with INVALID_ARGUMENT and a message
+    such as "Namespace x has no mapping defined for search attribute
+    TicketStage"; the name comes from that message.
+    """
+    if exc.status != RPCStatusCode.INVALID_ARGUMENT:
+        return None
+    match = _NO_SEARCH_ATTRIBUTE.search(exc.message)
+    return match.group("name") if match else None
 
 
 def _unavailable(what: str, exc: BaseException) -> ServiceUnavailable:
@@ -272,6 +292,15 @@ class TicketService:
         except WorkflowAlreadyStartedError:
             return None
         except RPCError as exc:
+            attribute = _unregistered_search_attribute(exc)
+            if attribute is not None:
+                raise SearchAttributeNotRegistered(
+                    f"could not start ticket {ticket_id}: the Temporal namespace "
+                    f"{self.client.namespace!r} has no search attribute "
+                    f"{attribute!r}. Register the ticket search attributes once "
+                    "with `helpdesk register-search-attributes`; a retry fails "
+                    "until then"
+                ) from exc
             if await self._started_anyway(ticket_id, exc):
                 return workflow_input
             raise _unavailable(f"could not start ticket {ticket_id}", exc) from exc

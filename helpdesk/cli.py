@@ -154,6 +154,96 @@ def cmd_classify(args: argparse.Namespace) -> int:
         return run_eval(args.eval, explain=args.explain, out=report)
 
 
+def cmd_register_search_attributes(args: argparse.Namespace) -> int:
+    from helpdesk.settings import get_settings
+
+    settings = get_settings()
+    address = args.address or settings.temporal_address
+    namespace = args.namespace or settings.temporal_namespace
+    try:
+        added = asyncio.run(register_search_attributes(address, namespace))
+    except SearchAttributeError as exc:
+        _echo(f"error: {exc}", error=True)
+        return EXIT_FAILURE
+    for name in added:
+        _echo(f"registered {name} (Keyword) in namespace {namespace!r}")
+    if not added:
+        _echo(f"all ticket search attributes are registered in namespace {namespace!r}")
+    return 0
+
+
+class SearchAttributeError(RuntimeError):
+    """The search attributes could not be listed or registered."""
+
+
+async def register_search_attributes(address: str, namespace: str) -> list[str]:
+    """Register the ticket search attributes missing from `namespace`.
+
+    Uses the operator service, as `temporal operator search-attribute
+    create` does, with one request for all missing names. Returns the names
+    added; attributes already registered as Keyword are left alone.
+    Raises SearchAttributeError when Temporal cannot be reached, rejects the
+    request, or has one of the names with another type.
+    """
+    from datetime import timedelta
+
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
+    from temporalio.client import Client
+    from temporalio.service import RPCError
+
+    from helpdesk import search_attributes
+
+    keyword = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+    timeout = timedelta(seconds=10)
+    try:
+        client = await Client.connect(address, namespace=namespace)
+    except RuntimeError as exc:
+        raise SearchAttributeError(
+            f"could not connect to Temporal at {address}: {exc}"
+        ) from exc
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace), timeout=timeout
+        )
+    except RPCError as exc:
+        raise SearchAttributeError(
+            f"could not list the search attributes of namespace {namespace!r}: {exc}"
+        ) from exc
+
+    existing = dict(listed.custom_attributes)
+    wrong = [
+        f"{key.name} ({IndexedValueType.Name(existing[key.name])})"
+        for key in search_attributes.ALL_KEYS
+        if key.name in existing and existing[key.name] != keyword
+    ]
+    if wrong:
+        raise SearchAttributeError(
+            f"namespace {namespace!r} has {', '.join(wrong)}, but helpdesk needs "
+            "Keyword: remove them with `temporal operator search-attribute "
+            "remove` and run this command again"
+        )
+    names = [key.name for key in search_attributes.ALL_KEYS]
+    missing = [name for name in names if name not in existing]
+    if not missing:
+        return []
+    try:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=namespace, search_attributes=dict.fromkeys(missing, keyword)
+            ),
+            timeout=timeout,
+        )
+    except RPCError as exc:
+        raise SearchAttributeError(
+            f"could not register {', '.join(missing)} in namespace {namespace!r}: {exc}"
+        ) from exc
+    return missing
+
+
 def cmd_check_policy(args: argparse.Namespace) -> int:
     from helpdesk.policy_file import PolicyFileError, load_policy
 
@@ -281,6 +371,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, metavar="FILE", help="write the report here, not to stdout"
     )
     classify.set_defaults(handler=cmd_classify)
+
+    register = commands.add_parser(
+        "register-search-attributes",
+        help="register the ticket search attributes in a Temporal namespace",
+        description="Register TicketType, TicketCategory, TicketPriority, "
+        "TicketStage, TicketAssignee and TicketSlaState (all Keyword) where "
+        "they are missing. Run it once per namespace; running it again "
+        "changes nothing. `helpdesk up` needs no registration.",
+    )
+    register.add_argument(
+        "--address", help="Temporal host:port (default: HELPDESK_TEMPORAL_ADDRESS)"
+    )
+    register.add_argument(
+        "--namespace", help="namespace (default: HELPDESK_TEMPORAL_NAMESPACE)"
+    )
+    register.set_defaults(handler=cmd_register_search_attributes)
 
     check = commands.add_parser("check-policy", help="validate an SLA policy file")
     check.add_argument("file", type=Path)

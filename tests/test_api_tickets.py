@@ -7,7 +7,6 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,11 +15,9 @@ import pytest_asyncio
 from fixtures.helpdesk_stack import (
     ApiStack,
     api_with_worker,
+    bare_namespace,
     running_api,
 )
-from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from helpdesk import search_attributes
@@ -302,47 +299,36 @@ async def test_streamed_body_over_limit_is_413(api: ApiStack) -> None:
     assert response.status_code == 413, response.text
 
 
-async def test_intake_failure_leaves_nothing(
-    api: ApiStack, dev_env: WorkflowEnvironment, tmp_path: Path
+async def test_start_without_search_attributes_is_500(
+    api: ApiStack, dev_env: WorkflowEnvironment
 ) -> None:
-    """A start that Temporal rejects releases the claim and starts no workflow.
+    """A namespace without the ticket search attributes rejects every start.
 
-    The namespace exists but lacks the ticket search attributes, so every
-    start there fails.
+    A retry cannot help, so the API returns 500 naming the attribute and the
+    command that registers it, not a 503 that clients would retry. The
+    rejected intake releases its claim and starts no workflow.
     """
-    namespace = f"bare-{uuid.uuid4().hex[:8]}"
-    await dev_env.client.workflow_service.register_namespace(
-        RegisterNamespaceRequest(
-            namespace=namespace,
-            workflow_execution_retention_period=_duration(timedelta(days=1)),
-        )
-    )
-    bare = await Client.connect(
-        dev_env.client.service_client.config.target_host,
-        namespace=namespace,
-        data_converter=pydantic_data_converter,
-    )
-    settings = api.settings.model_copy(update={"temporal_namespace": namespace})
+    bare = await bare_namespace(dev_env.client)
+    settings = api.settings.model_copy(update={"temporal_namespace": bare.namespace})
     ref = new_ref()
 
     async with running_api(bare, settings) as failing:
         response = await _post_until_namespace_ready(failing.http, ref)
 
-    assert response.status_code == 503, response.text
-    assert response.headers["retry-after"]
+    assert response.status_code == 500, response.text
+    assert "retry-after" not in response.headers
+    error = response.json()["error"]
+    assert error["code"] == "search_attribute_not_registered"
+    assert (
+        f"namespace '{bare.namespace}' has no search attribute 'Ticket"
+        in (error["message"])
+    )
+    assert "helpdesk register-search-attributes" in error["message"]
     assert (await bare.count_workflows()).count == 0
     queue = (await api.http.get("/v1/tickets", params={"limit": 200})).json()
     assert ref not in {item["external_ref"] for item in queue["items"]}
     retried = await api.http.post("/v1/tickets", json=intake(external_ref=ref))
     assert retried.status_code == 201, retried.text
-
-
-def _duration(value: timedelta) -> Any:
-    from google.protobuf.duration_pb2 import Duration
-
-    duration = Duration()
-    duration.FromTimedelta(value)
-    return duration
 
 
 async def _post_until_namespace_ready(

@@ -15,6 +15,7 @@ from api.errors import (
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
+    SearchAttributeNotRegistered,
     ServiceUnavailable,
     TicketClosed,
     responses,
@@ -76,7 +77,12 @@ def _now() -> datetime:
             "description": "an open ticket already has this external_ref; "
             "a duplicate report was recorded on it",
         },
-        **responses(InvalidRequest, PayloadTooLarge, ServiceUnavailable),
+        **responses(
+            InvalidRequest,
+            PayloadTooLarge,
+            SearchAttributeNotRegistered,
+            ServiceUnavailable,
+        ),
     },
 )
 async def create_ticket(
