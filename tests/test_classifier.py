@@ -596,3 +596,87 @@ def test_how_to_question_is_low_priority() -> None:
 
     assert result.type is TicketType.SERVICE_REQUEST
     assert result.priority is Priority.P4
+
+
+def test_provider_own_certificate_is_provider() -> None:
+    result = classify(
+        intake(
+            "Expired certificate on our game servers",
+            "Our TLS certificate on the game launch domain expired at 06:00, so "
+            "launches of our slots fail with an SSL handshake error. We are "
+            "renewing it now.",
+            reporter="provider",
+        )
+    )
+
+    assert result.category is Category.PROVIDER
+    assert any("game partner's own system" in reason for reason in result.reasons)
+
+
+def test_provider_naming_our_endpoint_stays() -> None:
+    result = classify(
+        intake(
+            "Expired certificate on your wallet domain",
+            "Your wallet domain serves an expired TLS certificate since 06:00, so "
+            "our servers cannot reach it and game rounds fail.",
+            reporter="provider",
+        )
+    )
+
+    assert result.category is Category.INFRASTRUCTURE
+
+
+def test_cdn_vendor_outage_stays_infrastructure() -> None:
+    result = classify(
+        intake(
+            "Edge outage on our CDN",
+            "Our CDN edge servers returned 502 for all casino domains and game "
+            "launches for 20 minutes after a config push on our side.",
+            reporter="provider",
+        )
+    )
+
+    assert result.category is Category.INFRASTRUCTURE
+
+
+@pytest.mark.parametrize(
+    ("title", "description", "expected"),
+    [
+        (
+            "Add a payment method",
+            "We would like to offer Trustly deposits to our Swedish players. "
+            "How do we add it?",
+            Priority.P4,
+        ),
+        (
+            "Request: whitelist our IP for go-live",
+            "Could you whitelist 198.51.100.24 on the production API? Our "
+            "go-live is on Monday.",
+            Priority.P3,
+        ),
+        (
+            "Tambah mata uang",
+            "Mohon tambahkan mata uang THB di platform. Tidak mendesak.",
+            Priority.P4,
+        ),
+    ],
+)
+def test_request_priority_follows_deadline(
+    title: str, description: str, expected: Priority
+) -> None:
+    result = classify(intake(title, description, reporter="operator"))
+
+    assert result.type is TicketType.SERVICE_REQUEST
+    assert result.priority is expected
+
+
+def test_deposit_limit_request_is_p3() -> None:
+    result = classify(
+        intake(
+            "Deposit limit",
+            "I would like to set a deposit limit of 50 a week, how do I do that?",
+        )
+    )
+
+    assert result.type is TicketType.SERVICE_REQUEST
+    assert result.priority is Priority.P3

@@ -128,7 +128,9 @@ class Classifier:
         self._add_attribute_counts(intake.attributes, scores)
         self._add_flag_effects(scores)
 
-        category = self._category(scores, intake.type, intake.category)
+        category = self._category(
+            scores, intake.type, intake.category, intake.reporter.kind
+        )
         ticket_type = self._type(scores, category, intake.type)
         priority = self._priority(
             scores, category, ticket_type.value, intake.priority, intake.reporter.kind
@@ -260,12 +262,20 @@ class Classifier:
         scores: _Scores,
         given_type: TicketType | None,
         given: Category | None,
+        reporter: ReporterKind,
     ) -> _Decision:
         rules = self.rules
         if given is not None:
             return _Decision(
                 given, 1.0, f"category {given.value}: given by the reporter"
             )
+        decision = self._category_by_score(scores, given_type)
+        return self._category_by_owner(scores, decision, reporter)
+
+    def _category_by_score(
+        self, scores: _Scores, given_type: TicketType | None
+    ) -> _Decision:
+        rules = self.rules
         ranked = sorted(
             ((scores.get(f"category.{c.value}"), c) for c in rules.categories),
             key=lambda item: -item[0],
@@ -321,6 +331,58 @@ class Classifier:
         elif second > 0:
             reason += f"; runner-up {runner_up.value} {second:.1f} vs {top:.1f}"
         return _Decision(best, confidence, reason)
+
+    def _partner_at_fault(self, scores: _Scores, reporter: ReporterKind) -> bool:
+        """Return whether a provider reporter describes its own systems.
+
+        A provider's "our servers" are the partner's, but a provider's "your
+        endpoint" names ours, so "our" must outweigh "your".
+        """
+        ours = scores.get("flag.our_side")
+        return (
+            reporter is ReporterKind.PROVIDER
+            and ours >= self.rules.flags["our_side"].min_score
+            and ours > scores.get("flag.your_side")
+        )
+
+    def _category_by_owner(
+        self, scores: _Scores, decision: _Decision, reporter: ReporterKind
+    ) -> _Decision:
+        """Move a game partner's own fault to the provider category.
+
+        A provider's expired certificate or overloaded servers is fixed by
+        the provider, so its infrastructure words must not send the ticket
+        to our infrastructure team. Text that names the partner's side ("the
+        provider's endpoint", "on their side") moves an integration fault
+        too. A provider's "our endpoint" does not, because a fault in the
+        link itself (signatures, payload fields) is an integration ticket.
+        A vendor of infrastructure (CDN, WAF, hosting) reporting its own
+        outage stays infrastructure.
+        """
+        flags = self.rules.flags
+        named = scores.get("flag.partner_side") >= flags["partner_side"].min_score
+        if decision.value is Category.INFRASTRUCTURE:
+            if not (named or self._partner_at_fault(scores, reporter)):
+                return decision
+        elif decision.value is Category.API_INTEGRATION:
+            if not named:
+                return decision
+        else:
+            return decision
+        if scores.get("category.provider") < self.rules.ownership.min_provider_score:
+            return decision
+        vendor = scores.get("flag.infrastructure_vendor")
+        if vendor >= flags["infrastructure_vendor"].min_score:
+            return decision
+        confidence = decision.confidence * 0.9
+        return _Decision(
+            Category.PROVIDER,
+            confidence,
+            f"category provider ({confidence:.2f}): the fault is in a game "
+            f"partner's own system ({scores.describe('flag.partner_side')}; "
+            f"{scores.describe('flag.our_side')}, reporter {reporter.value}) "
+            f"although by score {decision.reason}",
+        )
 
     def _preferred(
         self, ranked: list[tuple[float, Category]], scores: _Scores
@@ -508,6 +570,21 @@ class Classifier:
         priority = rules.priority.matrix[impact][urgency]
         lines.append(f"priority {priority.value} = impact {impact} x urgency {urgency}")
         vague = category_score < rules.triage.min_category_score
+        plain = rules.priority.plain_request
+        if (
+            plain is not None
+            and not vague
+            and ticket_type is TicketType.SERVICE_REQUEST
+            and urgency == "request"
+            and impact != "platform"
+            and plain.level > priority.level
+            and not self._operational_request(scores)
+        ):
+            priority = plain
+            lines.append(
+                f"priority lowered to {plain.value}: a service request with no "
+                "deadline or production effect"
+            )
         if vague and rules.fallback.priority.level < priority.level:
             priority = rules.fallback.priority
             lines.append(
@@ -534,6 +611,16 @@ class Classifier:
             confidence *= 0.8
         lines[-1] += f" ({confidence:.2f})" if len(lines) == 3 else ""
         return _Decision(priority, confidence, "\n".join(lines))
+
+    def _operational_request(self, scores: _Scores) -> bool:
+        """Return whether a request names a deadline or a production effect."""
+        flags = self.rules.flags
+        if scores.get("flag.no_deadline") >= flags["no_deadline"].min_score:
+            return False
+        return (
+            scores.get("flag.operational_request")
+            >= flags["operational_request"].min_score
+        )
 
     @staticmethod
     def _describe_outweighed_platform(scores: _Scores, impact: ImpactLevel) -> str:

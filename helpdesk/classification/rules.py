@@ -245,6 +245,12 @@ class Floor(Strict):
 class PriorityRules(Strict):
     matrix: dict[ImpactLevel, dict[UrgencyLevel, Priority]]
     floors: list[Floor] = Field(default_factory=list)
+    plain_request: Priority | None = Field(
+        default=None,
+        description="priority of a service request that raises no "
+        "operational_request flag (no deadline, no production effect); "
+        "floors still apply after it",
+    )
 
     @field_validator("matrix")
     @classmethod
@@ -320,6 +326,16 @@ class Priors(Strict):
         return value
 
 
+class Ownership(Strict):
+    """Thresholds for moving a game partner's own fault to the provider category."""
+
+    min_provider_score: float = Field(
+        default=3.0,
+        ge=0,
+        description="provider category score that shows the partner runs games",
+    )
+
+
 class ClassificationRules(Strict):
     """The whole rules file."""
 
@@ -334,9 +350,21 @@ class ClassificationRules(Strict):
     categories: dict[Category, CategoryRule]
     natures: dict[Literal["request", "fault", "integration"], NatureRule]
     flags: dict[
-        Literal["compromise", "core_service", "money", "responsible_gambling"],
+        Literal[
+            "compromise",
+            "core_service",
+            "money",
+            "responsible_gambling",
+            "partner_side",
+            "infrastructure_vendor",
+            "our_side",
+            "your_side",
+            "operational_request",
+            "no_deadline",
+        ],
         FlagRule,
     ]
+    ownership: Ownership = Field(default_factory=Ownership)
     impact: ImpactRules
     urgency: UrgencyRules
     patterns: list[PatternRule] = Field(default_factory=list)
