@@ -9,7 +9,8 @@ console format on a terminal. Event names are dotted
 Inside a Temporal activity or workflow, `workflow_id`, `ticket_id` and
 `activity` are added to each event. Events emitted while a workflow
 replays its history are dropped, so a restarted worker does not log the
-past again. Values under secret-looking keys are redacted.
+past again. Values under keys that look like secrets or personal data
+(contact, e-mail, phone) are redacted.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ SECRET_KEY_PARTS = (
     "private_key",
 )
 
+# Personal data, redacted like secrets: a reporter's or specialist's
+# contact, e-mail address or phone number.
+PERSONAL_KEY_PARTS = ("contact", "email", "e_mail", "phone")
+
 # user:password@ inside a URL, e.g. a PostgreSQL DSN.
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+):[^@\s]+@")
 
@@ -54,8 +59,10 @@ _LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic")
 
 
 def is_secret_key(key: str) -> bool:
+    """Return True for a key whose value must not be logged: a secret or
+    personal data."""
     lowered = key.lower()
-    return any(part in lowered for part in SECRET_KEY_PARTS)
+    return any(part in lowered for part in SECRET_KEY_PARTS + PERSONAL_KEY_PARTS)
 
 
 def _redact(value: Any) -> Any:
@@ -74,7 +81,8 @@ def _redact(value: Any) -> Any:
 
 
 def redact_secrets(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
-    """Replace values under secret-looking keys, at any depth, and URL passwords."""
+    """Replace values under keys that `is_secret_key` matches, at any depth,
+    and passwords in URLs."""
     for key in list(event_dict):
         if key == "event":
             event_dict[key] = _redact(event_dict[key])

@@ -231,3 +231,33 @@ async def test_workflow_logs_skip_replay(
         assert line["ticket_id"] == "HD-L0GPRB"
         assert line["workflow_id"] == "ticket-HD-L0GPRB"
     assert replayed == []
+
+
+# Personal data
+
+
+CONTACT = "ana.kovac@example.com"
+
+
+def test_personal_data_is_redacted() -> None:
+    stream = io.StringIO()
+    configure_logging(Settings(), log_format="json", stream=stream)
+
+    structlog.get_logger().info(
+        "ticket.registered",
+        ticket_id="HD-4F7K2Q",
+        contact=CONTACT,
+        reporter={"kind": "player", "contact": "+385 91 555 0101"},
+        specialists=[{"id": "ana.k", "email": CONTACT, "phone_number": "555"}],
+    )
+    logging.getLogger("helpdesk.test").info("sent", extra={"reporter_email": CONTACT})
+    first, second = json_lines(stream)
+
+    assert first["ticket_id"] == "HD-4F7K2Q"
+    assert first["contact"] == REDACTED
+    assert first["reporter"] == {"kind": "player", "contact": REDACTED}
+    assert first["specialists"] == [
+        {"id": "ana.k", "email": REDACTED, "phone_number": REDACTED}
+    ]
+    assert second["reporter_email"] == REDACTED
+    assert CONTACT not in stream.getvalue()
