@@ -10,19 +10,27 @@ Inside a Temporal activity or workflow, `workflow_id`, `ticket_id` and
 `activity` are added to each event. Events emitted while a workflow
 replays its history are dropped, so a restarted worker does not log the
 past again. Values under keys that look like secrets or personal data
-(contact, e-mail, phone) are redacted.
+(contact, e-mail, phone) are redacted. Exceptions are rendered with their
+type, message and frames but never the frames' local variables, which can
+contain ticket text and contacts, and their size is capped.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import json
 import logging
 import re
 import sys
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+import rich.console
+import rich.traceback
 import structlog
-from structlog.types import EventDict, Processor
+from structlog.tracebacks import ExceptionDictTransformer
+from structlog.types import EventDict, ExcInfo, Processor
 from temporalio import activity, workflow
 
 from helpdesk.settings import Settings
@@ -56,6 +64,16 @@ TICKET_WORKFLOW_PREFIX = "ticket-"
 # Loggers of libraries that install their own handlers; they are made to
 # propagate to the root handler instead, so their lines are structured too.
 _LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic")
+
+# Bounds of a rendered exception: frames beyond MAX_EXCEPTION_FRAMES are
+# cut from the middle of each stack, a chain of causes is cut to the
+# MAX_EXCEPTION_STACKS latest exceptions, each message is cut to
+# MAX_EXCEPTION_MESSAGE_CHARS, and the whole rendering to
+# MAX_EXCEPTION_CHARS.
+MAX_EXCEPTION_FRAMES = 20
+MAX_EXCEPTION_STACKS = 10
+MAX_EXCEPTION_MESSAGE_CHARS = 2_000
+MAX_EXCEPTION_CHARS = 16_000
 
 
 def is_secret_key(key: str) -> bool:
@@ -132,14 +150,98 @@ def add_temporal_context(
     return event_dict
 
 
-def _drop_temporal_extras(
+def _tidy_library_extras(
     _logger: Any, _method: str, event_dict: EventDict
 ) -> EventDict:
     # temporalio's loggers attach the whole task info as an extra; the ids
     # that matter are added by add_temporal_context.
     event_dict.pop("temporal_workflow", None)
     event_dict.pop("temporal_activity", None)
+    event_dict.pop("__temporal_error_identifier", None)
     return event_dict
+
+
+def _shorten(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} characters cut)"
+
+
+def _shorten_stack_dicts(stacks: list[dict[str, Any]]) -> None:
+    for stack in stacks:
+        stack["exc_value"] = _shorten(stack["exc_value"], MAX_EXCEPTION_MESSAGE_CHARS)
+        stack["exc_notes"] = [
+            _shorten(note, MAX_EXCEPTION_MESSAGE_CHARS) for note in stack["exc_notes"]
+        ]
+        for group_member in stack.get("exceptions", []):
+            _shorten_stack_dicts(group_member)
+
+
+class _ExceptionDict:
+    """Turn exc_info into a list of stack dicts without frame locals, capped.
+
+    If the stacks are still over MAX_EXCEPTION_CHARS as JSON once messages
+    and frames are cut, only the type, message and innermost frame of each
+    stack are kept.
+    """
+
+    def __init__(self) -> None:
+        self._transform = ExceptionDictTransformer(
+            show_locals=False, max_frames=MAX_EXCEPTION_FRAMES
+        )
+
+    def __call__(self, exc_info: ExcInfo) -> list[dict[str, Any]]:
+        stacks = self._transform(exc_info)
+        _shorten_stack_dicts(stacks)
+        if len(json.dumps(stacks, default=repr)) <= MAX_EXCEPTION_CHARS:
+            return stacks
+        return [
+            {
+                "exc_type": stack["exc_type"],
+                "exc_value": _shorten(stack["exc_value"], 500),
+                "frames": stack["frames"][-1:],
+                "frames_cut": len(stack["frames"]) - 1,
+            }
+            for stack in stacks[:MAX_EXCEPTION_STACKS]
+        ]
+
+
+def _shorten_rich_trace(trace: rich.traceback.Trace) -> None:
+    for stack in trace.stacks:
+        stack.exc_value = _shorten(stack.exc_value, MAX_EXCEPTION_MESSAGE_CHARS)
+        stack.notes = [
+            _shorten(note, MAX_EXCEPTION_MESSAGE_CHARS) for note in stack.notes
+        ]
+        for group_member in stack.exceptions:
+            _shorten_rich_trace(group_member)
+
+
+@dataclasses.dataclass
+class _ConsoleException:
+    """Render exc_info with rich for the console, without frame locals, capped."""
+
+    colors: bool
+
+    def __call__(self, sio: TextIO, exc_info: ExcInfo) -> None:
+        trace = rich.traceback.Traceback.extract(*exc_info, show_locals=False)
+        # The first stack is the exception raised, the others its causes.
+        del trace.stacks[MAX_EXCEPTION_STACKS:]
+        _shorten_rich_trace(trace)
+        buffer = io.StringIO()
+        console = rich.console.Console(
+            file=buffer, color_system="truecolor" if self.colors else None
+        )
+        console.print(
+            rich.traceback.Traceback(
+                trace,
+                show_locals=False,
+                max_frames=MAX_EXCEPTION_FRAMES,
+                extra_lines=1,
+                word_wrap=True,
+            )
+        )
+        rendered = _URL_PASSWORD.sub(r"\g<scheme>:" + REDACTED + "@", buffer.getvalue())
+        sio.write("\n" + _shorten(rendered, MAX_EXCEPTION_CHARS))
 
 
 class _SkipReplay(logging.Filter):
@@ -177,10 +279,11 @@ def configure_logging(
     stream = stream or sys.stderr
     console = _use_console(log_format or settings.log_format, stream)
     requested = level or settings.log_level
-    level = requested
-    if isinstance(requested, str):
-        level = logging.getLevelName(requested.strip().upper())
-        if not isinstance(level, int):
+    if isinstance(requested, int):
+        level_number = requested
+    else:
+        level_number = logging.getLevelName(requested.strip().upper())
+        if not isinstance(level_number, int):
             raise ValueError(
                 f"invalid log level {requested!r}: use DEBUG, INFO, WARNING or ERROR"
             )
@@ -210,14 +313,21 @@ def configure_logging(
         structlog.stdlib.ProcessorFormatter.remove_processors_meta
     ]
     if console:
-        renderer = structlog.dev.ConsoleRenderer(colors=_colors(stream))
+        colors = _colors(stream)
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=colors, exception_formatter=_ConsoleException(colors)
+        )
     else:
-        final.append(structlog.processors.dict_tracebacks)
+        final += [
+            structlog.processors.ExceptionRenderer(_ExceptionDict()),
+            # The rendered exception is new text, so it is redacted again.
+            redact_secrets,
+        ]
         renderer = structlog.processors.JSONRenderer()
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
             structlog.stdlib.ExtraAdder(),
-            _drop_temporal_extras,
+            _tidy_library_extras,
             *shared,
         ],
         processors=[*final, renderer],
@@ -230,7 +340,7 @@ def configure_logging(
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(level)
+    root.setLevel(level_number)
 
     for name in _LIBRARY_LOGGERS:
         library_logger = logging.getLogger(name)
@@ -239,7 +349,7 @@ def configure_logging(
     # Chatty at INFO: httpx logs every request, alembic every migration
     # step (helpdesk.db logs one db.migrated line instead).
     for chatty in ("httpx", "alembic"):
-        logging.getLogger(chatty).setLevel(max(level, logging.WARNING))
+        logging.getLogger(chatty).setLevel(max(level_number, logging.WARNING))
 
     # The ids go into fields, so temporalio need not append them to messages.
     workflow.logger.workflow_info_on_message = False

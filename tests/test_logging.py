@@ -13,11 +13,18 @@ from datetime import timedelta
 import pytest
 import structlog
 from temporalio import activity, workflow
+from temporalio.common import RetryPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ActivityError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
-from helpdesk.logging import REDACTED, configure_logging, ticket_id_from_workflow_id
+from helpdesk.logging import (
+    MAX_EXCEPTION_CHARS,
+    REDACTED,
+    configure_logging,
+    ticket_id_from_workflow_id,
+)
 from helpdesk.settings import Settings
 
 
@@ -233,10 +240,177 @@ async def test_workflow_logs_skip_replay(
     assert replayed == []
 
 
-# Personal data
+# Exceptions
 
 
 CONTACT = "ana.kovac@example.com"
+
+
+def fail_with_contact_in_a_local() -> None:
+    contact = CONTACT
+    raise RuntimeError(f"notification failed for specialist {len(contact)}")
+
+
+def test_json_exception_has_no_frame_locals() -> None:
+    stream = io.StringIO()
+    configure_logging(Settings(), log_format="json", stream=stream)
+
+    try:
+        fail_with_contact_in_a_local()
+    except RuntimeError:
+        logging.getLogger("temporalio.activity").warning(
+            "Completing activity as failed", exc_info=True
+        )
+    [line] = json_lines(stream)
+    [stack] = line["exception"]
+
+    assert CONTACT not in stream.getvalue()
+    assert stack["exc_type"] == "RuntimeError"
+    assert stack["exc_value"] == "notification failed for specialist 21"
+    assert stack["frames"][-1]["name"] == "fail_with_contact_in_a_local"
+    assert all("locals" not in frame for frame in stack["frames"])
+
+
+def test_structlog_exception_has_no_frame_locals() -> None:
+    stream = io.StringIO()
+    configure_logging(Settings(), log_format="json", stream=stream)
+
+    try:
+        fail_with_contact_in_a_local()
+    except RuntimeError:
+        structlog.get_logger().exception("ticket.notification.failed")
+    [line] = json_lines(stream)
+
+    assert CONTACT not in stream.getvalue()
+    assert line["exception"][0]["exc_type"] == "RuntimeError"
+
+
+def test_console_exception_has_no_frame_locals() -> None:
+    stream = io.StringIO()
+    configure_logging(Settings(), log_format="console", stream=stream)
+
+    try:
+        fail_with_contact_in_a_local()
+    except RuntimeError:
+        logging.getLogger("temporalio.activity").warning(
+            "Completing activity as failed", exc_info=True
+        )
+    output = stream.getvalue()
+
+    assert CONTACT not in output
+    assert "RuntimeError" in output
+    assert "notification failed for specialist 21" in output
+    assert "fail_with_contact_in_a_local" in output
+
+
+def raise_deep(depth: int, message: str) -> None:
+    if depth == 0:
+        raise ValueError(message)
+    raise_deep(depth - 1, message)
+
+
+@pytest.mark.parametrize("log_format", ["json", "console"])
+def test_rendered_exception_size_is_capped(log_format: str) -> None:
+    stream = io.StringIO()
+    configure_logging(Settings(), log_format=log_format, stream=stream)
+
+    try:
+        raise_deep(200, "x" * 100_000)
+    except ValueError:
+        logging.getLogger("temporalio.activity").warning(
+            "Completing activity as failed", exc_info=True
+        )
+    output = stream.getvalue()
+
+    assert "Completing activity as failed" in output
+    assert "ValueError" in output
+    assert len(output) <= MAX_EXCEPTION_CHARS + 1_000
+
+
+def raise_chain(length: int) -> None:
+    try:
+        if length > 1:
+            raise_chain(length - 1)
+        raise KeyError("root")
+    except KeyError as exc:
+        raise KeyError(f"level {length} " + "y" * 5_000) from exc
+
+
+@pytest.mark.parametrize("log_format", ["json", "console"])
+def test_long_exception_chain_is_capped(log_format: str) -> None:
+    stream = io.StringIO()
+    configure_logging(Settings(), log_format=log_format, stream=stream)
+
+    try:
+        raise_chain(30)
+    except KeyError:
+        logging.getLogger("temporalio.activity").warning(
+            "Completing activity as failed", exc_info=True
+        )
+    output = stream.getvalue()
+
+    assert "KeyError" in output
+    assert "characters cut" in output
+    assert len(output) <= MAX_EXCEPTION_CHARS + 1_000
+
+
+@activity.defn(name="send_notification")
+async def failing_notification(contact: str) -> None:
+    specialist_contact = contact
+    raise RuntimeError(f"webhook returned 500 ({len(specialist_contact)} chars)")
+
+
+@workflow.defn(sandboxed=False)
+class FailingActivityProbe:
+    @workflow.run
+    async def run(self, contact: str) -> None:
+        try:
+            await workflow.execute_activity(
+                failing_notification,
+                contact,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RetryPolicy(maximum_attempts=1),
+            )
+        except ActivityError:
+            workflow.logger.warning("ticket.notification.failed")
+            workflow.logger.error("ticket.probe.error")
+
+
+async def test_failed_activity_line_has_no_locals(
+    time_env: WorkflowEnvironment, unique_task_queue: str
+) -> None:
+    stream = io.StringIO()
+    configure_logging(Settings(), log_format="json", stream=stream)
+
+    async with Worker(
+        time_env.client,
+        task_queue=unique_task_queue,
+        workflows=[FailingActivityProbe],
+        activities=[failing_notification],
+    ):
+        await time_env.client.execute_workflow(
+            FailingActivityProbe.run,
+            CONTACT,
+            id="ticket-HD-FA1LED",
+            task_queue=unique_task_queue,
+        )
+    lines = json_lines(stream)
+    [failed] = [
+        line for line in lines if line["event"] == "Completing activity as failed"
+    ]
+    by_event = {str(line["event"]): line for line in lines}
+
+    assert CONTACT not in stream.getvalue()
+    assert failed["level"] == "warning"
+    assert failed["ticket_id"] == "HD-FA1LED"
+    assert failed["exception"][0]["exc_type"] == "RuntimeError"
+    assert len(json.dumps(failed)) <= MAX_EXCEPTION_CHARS + 1_000
+    assert by_event["ticket.notification.failed"]["level"] == "warning"
+    assert by_event["ticket.notification.failed"]["ticket_id"] == "HD-FA1LED"
+    assert by_event["ticket.probe.error"]["level"] == "error"
+
+
+# Personal data
 
 
 def test_personal_data_is_redacted() -> None:
