@@ -17,6 +17,7 @@ contain ticket text and contacts, and their size is capped.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -32,6 +33,13 @@ import structlog
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.types import EventDict, ExcInfo, Processor
 from temporalio import activity, workflow
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 
 from helpdesk.settings import Settings
 
@@ -65,6 +73,11 @@ TICKET_WORKFLOW_PREFIX = "ticket-"
 # propagate to the root handler instead, so their lines are structured too.
 _LIBRARY_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic")
 
+# sdk-core (the Rust core of temporalio) writes its own log lines, with
+# terminal colours, straight to stderr. configure_logging sends them to
+# this logger instead.
+CORE_LOGGER = "temporalio.core"
+
 # Bounds of a rendered exception: frames beyond MAX_EXCEPTION_FRAMES are
 # cut from the middle of each stack, a chain of causes is cut to the
 # MAX_EXCEPTION_STACKS latest exceptions, each message is cut to
@@ -74,6 +87,12 @@ MAX_EXCEPTION_FRAMES = 20
 MAX_EXCEPTION_STACKS = 10
 MAX_EXCEPTION_MESSAGE_CHARS = 2_000
 MAX_EXCEPTION_CHARS = 16_000
+
+# Terminal escape sequences: CSI (colours, cursor moves), OSC (titles,
+# links) and the two-character ones.
+_ANSI_ESCAPE = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])"
+)
 
 
 def is_secret_key(key: str) -> bool:
@@ -158,6 +177,32 @@ def _tidy_library_extras(
     event_dict.pop("temporal_workflow", None)
     event_dict.pop("temporal_activity", None)
     event_dict.pop("__temporal_error_identifier", None)
+    # uvicorn repeats each message with terminal colours for its own
+    # formatter.
+    event_dict.pop("color_message", None)
+    # A line forwarded from sdk-core carries the core's own record.
+    core_entry = event_dict.pop("temporal_log", None)
+    if core_entry is not None:
+        event_dict.setdefault("core_target", core_entry.target)
+        if core_entry.fields:
+            event_dict.setdefault("core_fields", dict(core_entry.fields))
+    return event_dict
+
+
+def _strip_ansi(value: Any) -> Any:
+    if isinstance(value, str):
+        return _ANSI_ESCAPE.sub("", value) if "\x1b" in value else value
+    if isinstance(value, Mapping):
+        return {key: _strip_ansi(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strip_ansi(item) for item in value]
+    return value
+
+
+def strip_ansi_escapes(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    """Remove terminal escape sequences from every string, at any depth."""
+    for key in list(event_dict):
+        event_dict[key] = _strip_ansi(event_dict[key])
     return event_dict
 
 
@@ -244,6 +289,43 @@ class _ConsoleException:
         sio.write("\n" + _shorten(rendered, MAX_EXCEPTION_CHARS))
 
 
+def core_log_forwarding() -> LogForwardingConfig:
+    """Return the settings that send sdk-core's log lines to CORE_LOGGER.
+
+    The target and fields of each line become the `core_target` and
+    `core_fields` keys instead of text in the message.
+    """
+    return LogForwardingConfig(
+        logger=logging.getLogger(CORE_LOGGER),
+        append_target_to_name=False,
+        prepend_target_on_message=False,
+        append_log_fields_to_message=False,
+    )
+
+
+def _forward_core_logs(level: int) -> None:
+    """Make the default Temporal runtime forward sdk-core's log lines.
+
+    Lines of WARN and above are forwarded, and INFO too when `level` is
+    DEBUG. Nothing changes when the default runtime already exists because
+    a client was created before logging was configured, so that process's
+    core lines still go to stderr as sdk-core formats them.
+    """
+    core_level = "INFO" if level <= logging.DEBUG else "WARN"
+    runtime = Runtime(
+        telemetry=TelemetryConfig(
+            logging=LoggingConfig(
+                filter=TelemetryFilter(core_level=core_level, other_level="ERROR"),
+                forwarding=core_log_forwarding(),
+            )
+        )
+    )
+    # set_default raises once a default runtime exists, and clients already
+    # created keep theirs anyway.
+    with contextlib.suppress(RuntimeError):
+        Runtime.set_default(runtime)
+
+
 class _SkipReplay(logging.Filter):
     """Drops stdlib records emitted while a workflow replays."""
 
@@ -273,7 +355,9 @@ def configure_logging(
     """Send all logging of this process through structlog.
 
     `log_format` (auto, console or json) and `level` override the settings.
-    Calling it again replaces the previous configuration.
+    Calling it again replaces the previous configuration. sdk-core's own
+    lines reach the `temporalio.core` logger only if this runs before the
+    process creates its first Temporal client.
     """
     settings = settings or Settings()
     stream = stream or sys.stderr
@@ -322,6 +406,7 @@ def configure_logging(
             structlog.processors.ExceptionRenderer(_ExceptionDict()),
             # The rendered exception is new text, so it is redacted again.
             redact_secrets,
+            strip_ansi_escapes,
         ]
         renderer = structlog.processors.JSONRenderer()
     formatter = structlog.stdlib.ProcessorFormatter(
@@ -354,6 +439,7 @@ def configure_logging(
     # The ids go into fields, so temporalio need not append them to messages.
     workflow.logger.workflow_info_on_message = False
     activity.logger.activity_info_on_message = False
+    _forward_core_logs(level_number)
 
 
 def _colors(stream: TextIO) -> bool:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import io
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -20,6 +22,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from helpdesk.logging import (
+    CORE_LOGGER,
     MAX_EXCEPTION_CHARS,
     REDACTED,
     configure_logging,
@@ -410,7 +413,7 @@ async def test_failed_activity_line_has_no_locals(
     assert by_event["ticket.probe.error"]["level"] == "error"
 
 
-# Personal data
+# Personal data and terminal escapes
 
 
 def test_personal_data_is_redacted() -> None:
@@ -435,3 +438,78 @@ def test_personal_data_is_redacted() -> None:
     ]
     assert second["reporter_email"] == REDACTED
     assert CONTACT not in stream.getvalue()
+
+
+def test_json_strips_ansi_escapes_and_color_message() -> None:
+    stream = io.StringIO()
+    configure_logging(Settings(), log_format="json", stream=stream)
+
+    logging.getLogger("uvicorn.error").info(
+        "Started server process [%d]",
+        42,
+        extra={"color_message": "Started server process [\x1b[36m%d\x1b[0m]"},
+    )
+    logging.getLogger("temporalio.core").warning(
+        "\x1b[2m2026-12-04T16:10:20Z\x1b[0m \x1b[33mWARN\x1b[0m Task not found"
+    )
+    uvicorn, core = json_lines(stream)
+
+    assert "\x1b" not in stream.getvalue()
+    assert "color_message" not in uvicorn
+    assert uvicorn["event"] == "Started server process [42]"
+    assert core["event"] == "2026-12-04T16:10:20Z WARN Task not found"
+
+
+# Runs in its own process, because the default Temporal runtime of this
+# one was created before logging was configured.
+CORE_LOG_PROBE = """
+import asyncio
+import sys
+
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from helpdesk.logging import configure_logging
+
+
+@workflow.defn(sandboxed=False)
+class Noop:
+    @workflow.run
+    async def run(self) -> None:
+        return None
+
+
+async def main(target: str, task_queue: str) -> None:
+    configure_logging(log_format="json", level="DEBUG")
+    client = await Client.connect(target)
+    async with Worker(client, task_queue=task_queue, workflows=[Noop]):
+        await client.execute_workflow(Noop.run, id=task_queue, task_queue=task_queue)
+
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def test_core_log_lines_are_json(
+    time_env: WorkflowEnvironment, unique_task_queue: str
+) -> None:
+    target = time_env.client.service_client.config.target_host
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CORE_LOG_PROBE,
+        target,
+        unique_task_queue,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    text = stderr.decode()
+    lines = [json.loads(line) for line in text.splitlines() if line.strip()]
+    core = [line for line in lines if line.get("logger") == CORE_LOGGER]
+
+    assert process.returncode == 0, text
+    assert "\x1b" not in text
+    assert "Initializing worker" in [line["event"] for line in core]
+    assert all(line["core_target"].startswith("temporalio_sdk_core") for line in core)
