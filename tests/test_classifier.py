@@ -680,3 +680,15 @@ def test_deposit_limit_request_is_p3() -> None:
 
     assert result.type is TicketType.SERVICE_REQUEST
     assert result.priority is Priority.P3
+
+
+def test_shared_words_not_tagged_foreign() -> None:
+    result = classify(
+        intake("deposit belum masuk", "saya deposit via OVO tapi saldo belum masuk")
+    )
+
+    text = "\n".join(result.reasons)
+    assert "'deposit'" in text
+    assert "'deposit' (id)" not in text
+    assert "'saldo' (es)" not in text
+    assert "'ovo' (id)" in text

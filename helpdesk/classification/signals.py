@@ -32,10 +32,17 @@ class Term:
     text: str
     parts: tuple[tuple[str, bool], ...]
     symbol: str | None = None
+    # Set when an English term of any group matches the same word, so the
+    # word is not shown as foreign ("deposit" listed under Indonesian).
+    english_word: bool = False
 
     @property
-    def language(self) -> str:
-        return self.languages[0]
+    def language(self) -> str | None:
+        """Return the term's language when only that one language lists it."""
+        if self.english_word or len(set(self.languages)) != 1:
+            return None
+        code = self.languages[0]
+        return None if code in ("en", "any") else code
 
 
 @dataclass
@@ -53,7 +60,7 @@ class Evidence:
         text = f"'{shown}'"
         if self.fuzzy:
             text += f" (~'{self.term.text}')"
-        if "en" not in self.term.languages and "any" not in self.term.languages:
+        if self.term.language is not None:
             text += f" ({self.term.language})"
         if self.count > 1:
             text += f" x{self.count}"
@@ -114,6 +121,20 @@ class Matcher:
                 for language, terms in by_language.items():
                     for text in terms:
                         self._index(key, weights[tier], language, text)
+        self._mark_english_words()
+
+    def _mark_english_words(self) -> None:
+        """Flag one-word terms of other languages that English terms also match."""
+        for term in self._seen.values():
+            if term.symbol is not None or len(term.parts) != 1:
+                continue
+            if "en" in term.languages or "any" in term.languages:
+                continue
+            word = term.parts[0][0]
+            term.english_word = any(
+                "en" in other.languages and len(other.parts) == 1
+                for other in self._candidates(word)
+            )
 
     def _index(self, key: str, weight: float, language: str, text: str) -> None:
         symbol = None if re.search(r"\w", text) else fold(text).strip()
