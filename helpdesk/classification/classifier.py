@@ -651,6 +651,10 @@ class Classifier:
             flag = self.rules.flags[floor.flag]  # type: ignore[index]
             if scores.get(f"flag.{floor.flag}") < flag.min_score:
                 return False
+        if floor.unless_flag is not None:
+            unless = self.rules.flags[floor.unless_flag]  # type: ignore[index]
+            if scores.get(f"flag.{floor.unless_flag}") >= unless.min_score:
+                return False
         if floor.impact is not None and impact not in floor.impact:
             return False
         if floor.urgency is not None and urgency not in floor.urgency:

@@ -33,7 +33,19 @@ UrgencyLevel = Literal["down", "degraded", "request"]
 IMPACT_LEVELS: tuple[ImpactLevel, ...] = ("platform", "segment", "single")
 URGENCY_LEVELS: tuple[UrgencyLevel, ...] = ("down", "degraded", "request")
 NATURES = ("request", "fault", "integration")
-FLAGS = ("compromise", "core_service", "money", "responsible_gambling")
+FLAGS = (
+    "compromise",
+    "core_service",
+    "money",
+    "responsible_gambling",
+    "partner_side",
+    "infrastructure_vendor",
+    "our_side",
+    "your_side",
+    "operational_request",
+    "no_deadline",
+    "rest_working",
+)
 
 _Key = TypeVar("_Key")
 
@@ -218,6 +230,9 @@ class Floor(Strict):
     name: str = Field(min_length=1)
     priority: Priority
     flag: str | None = None
+    unless_flag: str | None = Field(
+        default=None, description="flag whose presence cancels the floor"
+    )
     impact: list[ImpactLevel] | None = None
     urgency: list[UrgencyLevel] | None = None
     min_urgency_signals: int = Field(
@@ -226,7 +241,7 @@ class Floor(Strict):
         description="distinct words or patterns the chosen urgency level needs",
     )
 
-    @field_validator("flag")
+    @field_validator("flag", "unless_flag")
     @classmethod
     def _known_flag(cls, value: str | None) -> str | None:
         if value is not None and value not in FLAGS:
@@ -361,6 +376,7 @@ class ClassificationRules(Strict):
             "your_side",
             "operational_request",
             "no_deadline",
+            "rest_working",
         ],
         FlagRule,
     ]
