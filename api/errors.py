@@ -86,6 +86,25 @@ class TicketClosed(ApiError):
     code = "ticket_closed"
 
 
+class IdempotencyKeyReused(ApiError):
+    """The Idempotency-Key was first sent with another request body."""
+
+    status_code = 422
+    code = "idempotency_key_reused"
+
+
+class IdempotencyKeyInUse(ApiError):
+    """The first request with this Idempotency-Key has not finished yet."""
+
+    status_code = 409
+    code = "idempotency_key_in_use"
+
+    def __init__(self, message: str, *, retry_after: int = 1) -> None:
+        super().__init__(
+            message, field="Idempotency-Key", headers={"Retry-After": str(retry_after)}
+        )
+
+
 class PayloadTooLarge(ApiError):
     status_code = 413
     code = "payload_too_large"

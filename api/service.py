@@ -6,10 +6,13 @@ the read model (queue, history, closed tickets) and the claims that keep one
 
 Intake runs in this order, so that a failure leaves nothing behind:
 
-1. Claim the `external_ref` (when given) for a fresh ticket id and commit.
+0. With an Idempotency-Key, claim the key for this request body and a fresh
+   ticket id. If the key is already stored with the same body, return the
+   ticket of that first request instead (see api/idempotency.py).
+1. Claim the `external_ref` (when given) for the ticket id and commit.
    If an open ticket already has it, report the duplicate to that ticket
    and return it.
-2. Start the workflow. If the start fails, the claim is released; if the
+2. Start the workflow. If the start fails, the claims are released; if the
    outcome is unknown (a timeout), the workflow is looked up first and the
    intake counts as done when it exists.
 3. Return the ticket as registered, built by the same pure code the
@@ -49,12 +52,19 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import (
     ApiError,
+    IdempotencyKeyInUse,
     IllegalTransition,
     InvalidRequest,
     NotFound,
     SearchAttributeNotRegistered,
     ServiceUnavailable,
     TicketClosed,
+)
+from api.idempotency import (
+    INTAKE_SCOPE,
+    IdempotencyKeys,
+    action_scope,
+    request_fingerprint,
 )
 from api.text import shorten
 from helpdesk.contracts import (
@@ -67,6 +77,7 @@ from helpdesk.contracts import (
     TicketWorkflowInput,
     workflow_id_for,
 )
+from helpdesk.db.repository import IdempotencyRecord
 from helpdesk.db.repository.tickets import (
     claim_external_ref,
     get_ticket,
@@ -83,6 +94,11 @@ log = get_logger("helpdesk.api")
 
 # How long one call to Temporal may take before the API returns 503.
 RPC_TIMEOUT = timedelta(seconds=10)
+# How long a repeated Idempotency-Key waits for the first request to open
+# its ticket, and after how long a key whose ticket never appeared counts as
+# left behind by a crashed process (well above the time an intake takes).
+KEY_IN_PROGRESS_WAIT = timedelta(seconds=3)
+STALE_KEY_AFTER = timedelta(minutes=2)
 # How long a duplicate report waits for a concurrent intake of the same
 # reference to start its workflow.
 CONCURRENT_START_WAIT = timedelta(seconds=3)
@@ -96,8 +112,11 @@ class IntakeResult:
     created: bool
     snapshot: TicketSnapshot
     # "registration" for a new ticket, "workflow" for the open ticket that
-    # received a duplicate report.
-    source: Literal["workflow", "registration"]
+    # received a duplicate report; a replay reads the ticket as it is now,
+    # from the workflow or, when no worker responds, the database.
+    source: Literal["workflow", "registration", "database"]
+    # True when an earlier request with the same Idempotency-Key did the work.
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,6 +215,7 @@ class TicketService:
         self.task_queue = task_queue
         self.policy = policy
         self.rpc_timeout = RPC_TIMEOUT
+        self.keys = IdempotencyKeys(sessions)
 
     def handle(self, ticket_id: str) -> WorkflowHandle[object, object]:
         return self.client.get_workflow_handle(workflow_id_for(ticket_id))
@@ -207,18 +227,104 @@ class TicketService:
     ) -> IntakeResult:
         """Start a ticket, or report a duplicate to the open ticket with its ref.
 
-        The work is shielded from request cancellation: once a claim is
-        written, the intake finishes or undoes it even if the caller hangs up.
+        With an `idempotency_key`, a repeat of the same request returns the
+        ticket of the first one, and the key with another body raises
+        IdempotencyKeyReused. The work is shielded from request
+        cancellation: once a claim is written, the intake finishes or undoes
+        it even if the caller hangs up.
         """
-        task = asyncio.ensure_future(self._open_ticket(intake, idempotency_key))
+        if idempotency_key is None:
+            work = self._open_ticket(intake, None)
+        else:
+            work = self._open_ticket_once(intake, idempotency_key)
+        task = asyncio.ensure_future(work)
         return await asyncio.shield(task)
 
-    async def _open_ticket(
-        self, intake: TicketIntake, idempotency_key: str | None
-    ) -> IntakeResult:
-        ref = intake.external_ref
+    async def _open_ticket_once(self, intake: TicketIntake, key: str) -> IntakeResult:
+        """Open the ticket for the first request with `key`; replay it after."""
+        fingerprint = request_fingerprint(intake)
         for _ in range(ID_ATTEMPTS):
             ticket_id = new_ticket_id()
+            record = await self.keys.claim(INTAKE_SCOPE, key, fingerprint, ticket_id)
+            if record.ticket_id == ticket_id:
+                return await self._open_with_key(intake, key, fingerprint, ticket_id)
+            replay = await self._replay_intake(key, record)
+            if replay is not None:
+                return replay
+        raise IdempotencyKeyInUse(
+            f"Idempotency-Key {shorten(key)!r} is held by requests that keep "
+            "failing; retry in a moment with the same key"
+        )
+
+    async def _open_with_key(
+        self, intake: TicketIntake, key: str, fingerprint: str, ticket_id: str
+    ) -> IntakeResult:
+        """Run the intake that owns the key; release the key when it fails."""
+        try:
+            result = await self._open_ticket(intake, key, first_id=ticket_id)
+        except BaseException:
+            await self.keys.release(INTAKE_SCOPE, key, fingerprint, ticket_id)
+            raise
+        if result.ticket_id != ticket_id:
+            # A duplicate report to another ticket, or a fresh id after a
+            # taken one: the key now stands for the ticket returned.
+            await self.keys.repoint(INTAKE_SCOPE, key, ticket_id, result.ticket_id)
+        return result
+
+    async def _replay_intake(
+        self, key: str, record: IdempotencyRecord
+    ) -> IntakeResult | None:
+        """Return the ticket opened by the first request with this key.
+
+        The first request may still be starting the workflow, so a missing
+        ticket is awaited briefly. Returns None when the first request
+        failed and released the key, or when it left the key behind long
+        ago (a crash), so the caller claims the key again.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + KEY_IN_PROGRESS_WAIT.total_seconds()
+        while True:
+            try:
+                view = await self.get(record.ticket_id)
+            except NotFound:
+                view = None
+            if view is not None:
+                log.info("ticket.intake.replayed", ticket_id=record.ticket_id)
+                return IntakeResult(
+                    record.ticket_id, False, view.snapshot, view.source, replayed=True
+                )
+            current = await self.keys.get(INTAKE_SCOPE, key)
+            if current is None or current.request_sha256 != record.request_sha256:
+                return None
+            record = current
+            if loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.1)
+        if datetime.now(UTC) - record.created_at > STALE_KEY_AFTER:
+            log.warning(
+                "ticket.intake.stale_key_released",
+                ticket_id=record.ticket_id,
+                claimed_at=record.created_at.isoformat(),
+            )
+            await self.keys.release(
+                INTAKE_SCOPE, key, record.request_sha256, record.ticket_id
+            )
+            return None
+        raise IdempotencyKeyInUse(
+            f"the first request with Idempotency-Key {shorten(key)!r} is still "
+            "opening its ticket; retry in a moment with the same key"
+        )
+
+    async def _open_ticket(
+        self,
+        intake: TicketIntake,
+        idempotency_key: str | None,
+        *,
+        first_id: str | None = None,
+    ) -> IntakeResult:
+        ref = intake.external_ref
+        for attempt in range(ID_ATTEMPTS):
+            ticket_id = first_id if attempt == 0 and first_id else new_ticket_id()
             if ref is not None:
                 holder = await self._claim(ref, ticket_id)
                 if holder is not None:
@@ -454,8 +560,33 @@ class TicketService:
     async def act(
         self, ticket_id: str, request: ActionRequest, idempotency_key: str | None
     ) -> TicketSnapshot:
-        """Run an action as the update of the same name; map refusals to errors."""
-        update_id = idempotency_key or str(uuid.uuid4())
+        """Run an action as the update of the same name; map refusals to errors.
+
+        The same `idempotency_key` and body act once: the update id is made
+        of both, and the workflow returns the current state for an id it has
+        seen. The key with another body raises IdempotencyKeyReused. A
+        rejected action releases its key; a 503 keeps it, because the
+        action may still have been applied.
+        """
+        if idempotency_key is None:
+            return await self._act(ticket_id, request, str(uuid.uuid4()))
+        fingerprint = request_fingerprint(request)
+        scope = action_scope(ticket_id)
+        await self.keys.claim(scope, idempotency_key, fingerprint, ticket_id)
+        # The hash in the id keeps an expired key, reused with another body,
+        # from matching an id the workflow has already seen.
+        update_id = f"{idempotency_key}#{fingerprint[:16]}"
+        try:
+            return await self._act(ticket_id, request, update_id)
+        except ServiceUnavailable:
+            raise
+        except ApiError:
+            await self.keys.release(scope, idempotency_key, fingerprint, ticket_id)
+            raise
+
+    async def _act(
+        self, ticket_id: str, request: ActionRequest, update_id: str
+    ) -> TicketSnapshot:
         try:
             snapshot = await self._update(
                 ticket_id, request.action.value, request, update_id

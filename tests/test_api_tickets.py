@@ -32,7 +32,19 @@ async def api(
 ) -> AsyncIterator[ApiStack]:
     data_dir = tmp_path_factory.mktemp("api")
     async with api_with_worker(dev_env.client, data_dir) as stack:
+        await raise_roster_capacity(stack.http)
         yield stack
+
+
+async def raise_roster_capacity(http: httpx.AsyncClient) -> None:
+    """Let every specialist hold many tickets: the module opens more tickets
+    than the built-in roster can take, and a full roster queues new ones."""
+    roster = (await http.get("/v1/specialists")).json()["items"]
+    for specialist in roster:
+        response = await http.patch(
+            f"/v1/specialists/{specialist['id']}", json={"max_open_tickets": 1000}
+        )
+        assert response.status_code == 200, response.text
 
 
 def intake(**overrides: Any) -> dict[str, Any]:
@@ -332,16 +344,102 @@ async def test_start_without_search_attributes_is_500(
 
 
 async def _post_until_namespace_ready(
-    http: httpx.AsyncClient, ref: str
+    http: httpx.AsyncClient, ref: str, key: str | None = None
 ) -> httpx.Response:
     """Post once the new namespace is known to the frontend (its cache refreshes)."""
-    response = await http.post("/v1/tickets", json=intake(external_ref=ref))
+    headers = {"Idempotency-Key": key} if key else {}
+    body = intake(external_ref=ref)
+    response = await http.post("/v1/tickets", json=body, headers=headers)
     for _ in range(100):
         if "not found" not in response.text.lower():
             break
         await asyncio.sleep(0.2)
-        response = await http.post("/v1/tickets", json=intake(external_ref=ref))
+        response = await http.post("/v1/tickets", json=body, headers=headers)
     return response
+
+
+async def post_with_key(
+    http: httpx.AsyncClient, key: str, body: dict[str, Any]
+) -> httpx.Response:
+    return await http.post("/v1/tickets", json=body, headers={"Idempotency-Key": key})
+
+
+async def test_intake_key_replays_first_ticket(api: ApiStack) -> None:
+    key = f"intake-{uuid.uuid4()}"
+    body = intake()
+
+    first = await post_with_key(api.http, key, body)
+    again = await post_with_key(api.http, key, body)
+
+    assert first.status_code == 201, first.text
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+
+
+async def test_intake_key_with_other_body_is_422(api: ApiStack) -> None:
+    key = f"intake-{uuid.uuid4()}"
+    first = await post_with_key(api.http, key, intake())
+    assert first.status_code == 201, first.text
+
+    other = await post_with_key(api.http, key, intake(title="Another outage"))
+
+    assert other.status_code == 422, other.text
+    error = other.json()["error"]
+    assert error["code"] == "idempotency_key_reused"
+    assert error["field"] == "Idempotency-Key"
+    assert "different request body" in error["message"]
+
+
+async def test_concurrent_intakes_with_one_key_open_one_ticket(api: ApiStack) -> None:
+    key = f"intake-{uuid.uuid4()}"
+    storm = 8
+
+    responses = await asyncio.gather(
+        *(post_with_key(api.http, key, intake()) for _ in range(storm))
+    )
+
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [200] * (storm - 1) + [201], [r.text for r in responses]
+    assert len({response.json()["id"] for response in responses}) == 1
+
+
+async def test_expired_intake_key_opens_new_ticket(api: ApiStack) -> None:
+    key = f"intake-{uuid.uuid4()}"
+    keys = api.state.tickets.keys
+    first = await post_with_key(api.http, key, intake())
+    assert first.status_code == 201, first.text
+
+    retention = keys.retention
+    keys.retention = timedelta(0)
+    try:
+        other = await post_with_key(api.http, key, intake(title="Another outage"))
+    finally:
+        keys.retention = retention
+
+    assert other.status_code == 201, other.text
+    assert other.json()["id"] != first.json()["id"]
+
+
+async def test_failed_intake_releases_key(
+    api: ApiStack, dev_env: WorkflowEnvironment
+) -> None:
+    """An intake that Temporal rejects releases its key, so a retry with the
+    same key and body opens the ticket once the cause is fixed."""
+    bare = await bare_namespace(dev_env.client)
+    settings = api.settings.model_copy(update={"temporal_namespace": bare.namespace})
+    key = f"intake-{uuid.uuid4()}"
+    ref = new_ref()
+
+    async with running_api(bare, settings) as failing:
+        failed = await _post_until_namespace_ready(failing.http, ref, key)
+    assert failed.status_code == 500, failed.text
+
+    retried = await post_with_key(api.http, key, intake(external_ref=ref))
+
+    assert retried.status_code == 201, retried.text
+    assert "idempotent-replayed" not in retried.headers
 
 
 # Reads
@@ -638,6 +736,74 @@ async def test_idempotency_key_acts_once(api: ApiStack) -> None:
     assert first.status_code == 200, first.text
     assert second.status_code == 200, second.text
     assert (await history_kinds(api.http, ticket["id"])).count("comment") == 1
+
+
+async def act_with_key(
+    http: httpx.AsyncClient, ticket_id: str, key: str, **body: Any
+) -> httpx.Response:
+    return await http.post(
+        f"/v1/tickets/{ticket_id}/actions",
+        json=body,
+        headers={"Idempotency-Key": key},
+    )
+
+
+async def test_action_key_with_other_body_is_422(api: ApiStack) -> None:
+    ticket = await open_assigned(api)
+    actor = ticket["assignee"]["id"]
+    key = f"action-{uuid.uuid4()}"
+    comment = await act_with_key(
+        api.http, ticket["id"], key, action="comment", actor=actor, note="First."
+    )
+    assert comment.status_code == 200, comment.text
+
+    hold = await act_with_key(
+        api.http,
+        ticket["id"],
+        key,
+        action="hold",
+        actor=actor,
+        reason="waiting_for_provider",
+    )
+
+    assert hold.status_code == 422, hold.text
+    assert hold.json()["error"]["code"] == "idempotency_key_reused"
+    kinds = await history_kinds(api.http, ticket["id"])
+    assert kinds.count("comment") == 1
+    assert "hold" not in kinds
+
+
+async def test_rejected_action_releases_key(api: ApiStack) -> None:
+    ticket = await open_assigned(api)
+    actor = ticket["assignee"]["id"]
+    key = f"action-{uuid.uuid4()}"
+    verify = await act_with_key(
+        api.http, ticket["id"], key, action="verify", actor=actor, passed=True
+    )
+    assert verify.status_code == 409, verify.text
+
+    comment = await act_with_key(
+        api.http, ticket["id"], key, action="comment", actor=actor, note="Retry."
+    )
+
+    assert comment.status_code == 200, comment.text
+    history = await wait_for_history(api.http, ticket["id"], "comment")
+    assert [event["kind"] for event in history].count("comment") == 1
+
+
+async def test_action_key_is_scoped_to_ticket(api: ApiStack) -> None:
+    first, second = [await open_assigned(api) for _ in range(2)]
+    key = f"action-{uuid.uuid4()}"
+
+    for ticket, note in ((first, "On the first."), (second, "On the second.")):
+        response = await act_with_key(
+            api.http, ticket["id"], key, action="comment", actor="x", note=note
+        )
+        assert response.status_code == 200, response.text
+
+    for ticket in (first, second):
+        history = await wait_for_history(api.http, ticket["id"], "comment")
+        assert [event["kind"] for event in history].count("comment") == 1
 
 
 async def test_hold_pauses_sla(api: ApiStack) -> None:

@@ -21,6 +21,7 @@ EXPECTED_TABLES = {
     "routing_state",
     "external_refs",
     "assignment_decisions",
+    "idempotency_keys",
     "alembic_version",
 }
 
@@ -58,7 +59,7 @@ async def test_migrated_schema_matches_models(database_url: str) -> None:
         await engine.dispose()
 
     assert differences == []
-    assert version == "0001"
+    assert version == "0002"
 
 
 async def test_upgrade_twice_changes_nothing(database_url: str) -> None:

@@ -11,6 +11,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import State
 from api.errors import (
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
     IllegalTransition,
     InvalidRequest,
     NotFound,
@@ -55,8 +57,11 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
+        min_length=1,
         max_length=200,
-        description="repeat a request safely: the same key acts once",
+        description="repeat a request safely: the same key with the same body "
+        "acts once and later requests get its result; the same key with "
+        "another body is rejected with 422. Keys are kept for 24 hours.",
     ),
 ]
 MAX_PAGE = 200
@@ -74,11 +79,15 @@ def _now() -> datetime:
     responses={
         200: {
             "model": TicketRead,
-            "description": "an open ticket already has this external_ref; "
-            "a duplicate report was recorded on it",
+            "description": "an open ticket already has this external_ref and "
+            "a duplicate report was recorded on it; or a repeat of a request "
+            "with the same Idempotency-Key, marked `Idempotent-Replayed: true`, "
+            "with the ticket as it is now",
         },
         **responses(
             InvalidRequest,
+            IdempotencyKeyReused,
+            IdempotencyKeyInUse,
             PayloadTooLarge,
             SearchAttributeNotRegistered,
             ServiceUnavailable,
@@ -95,11 +104,14 @@ async def create_ticket(
 
     A new ticket is returned as registered (`source: registration`): the
     classifier and the assignment run in its workflow right after, so read
-    the ticket again for its type, priority and assignee.
+    the ticket again for its type, priority and assignee. A repeat with the
+    same Idempotency-Key and body returns 200 with that ticket as it is now.
     """
     intake = TicketIntake.model_validate(body.model_dump())
     result = await state.tickets.open_ticket(intake, idempotency_key)
     response.headers["Location"] = f"/v1/tickets/{result.ticket_id}"
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
     if not result.created:
         response.status_code = status.HTTP_200_OK
     return TicketRead.from_snapshot(result.snapshot, now=_now(), source=result.source)
@@ -219,7 +231,12 @@ async def _workflow_exists(state: State, ticket_id: str) -> bool:
     response_model=TicketRead,
     summary="Act on a ticket",
     responses=responses(
-        InvalidRequest, NotFound, IllegalTransition, TicketClosed, ServiceUnavailable
+        InvalidRequest,
+        IdempotencyKeyReused,
+        NotFound,
+        IllegalTransition,
+        TicketClosed,
+        ServiceUnavailable,
     ),
 )
 async def act_on_ticket(
@@ -234,7 +251,9 @@ async def act_on_ticket(
     `passed` for verify, `reason` for hold, `priority` for change_priority,
     `assignee` for reassign, and one of `type`, `category`, `priority` for
     reclassify. An illegal move for the ticket's stage returns 409 with the
-    reason. Repeating a request with the same Idempotency-Key acts once.
+    reason. Repeating a request with the same Idempotency-Key and body acts
+    once and returns the ticket as it is now; the key with another body is
+    rejected with 422.
     """
     canonical = parse_ticket_id(ticket_id)
     request = ActionRequest.model_validate(body.model_dump())

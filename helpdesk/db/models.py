@@ -228,3 +228,22 @@ class AssignmentDecisionRow(Base):
     assignee_id: Mapped[str | None] = mapped_column(String(64))
     result: Mapped[dict[str, Any]] = mapped_column(JsonType)
     decided_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class IdempotencyKeyRow(Base):
+    """A client's Idempotency-Key with the request it was first sent with.
+
+    `scope` is `intake` for POST /v1/tickets, or `action:<ticket id>` for
+    the actions on one ticket. `request_sha256` is the hash of the
+    validated request body, so the same key with another body can be
+    rejected; `ticket_id` is the ticket the request opened or acted on.
+    Rows older than the retention period are deleted when a key is claimed.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    ticket_id: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)

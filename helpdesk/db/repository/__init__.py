@@ -4,6 +4,13 @@ Functions take an `AsyncSession` and never commit: the caller owns the
 transaction, usually with `async with sessions.begin() as session:`.
 """
 
+from helpdesk.db.repository.idempotency import (
+    IdempotencyRecord,
+    claim_idempotency_key,
+    get_idempotency_key,
+    release_idempotency_key,
+    repoint_idempotency_key,
+)
 from helpdesk.db.repository.notifications import (
     NotificationAttemptRecord,
     NotificationRecord,
@@ -47,6 +54,7 @@ from helpdesk.db.repository.tickets import (
 
 __all__ = [
     "UNASSIGNED",
+    "IdempotencyRecord",
     "InvalidCursor",
     "NotificationAttemptRecord",
     "NotificationRecord",
@@ -55,10 +63,12 @@ __all__ = [
     "TicketRecord",
     "append_events",
     "claim_external_ref",
+    "claim_idempotency_key",
     "decode_cursor",
     "encode_cursor",
     "get_assignment_decision",
     "get_history",
+    "get_idempotency_key",
     "get_notification",
     "get_specialist",
     "get_ticket",
@@ -77,6 +87,8 @@ __all__ = [
     "record_attempt",
     "register_notification",
     "release_external_ref",
+    "release_idempotency_key",
+    "repoint_idempotency_key",
     "set_routing_cursor",
     "upsert_specialist",
     "upsert_ticket",
