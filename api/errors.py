@@ -408,6 +408,31 @@ async def database_error_handler(request: Request, exc: Exception) -> JSONRespon
     )
 
 
+# The start of the message of the RuntimeError that the Temporal SDK raises
+# when a lazy client cannot connect on its first call.
+_TEMPORAL_CONNECT_FAILED = "Failed client connect"
+
+
+async def runtime_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Return 503 when the Temporal client cannot connect; 500 for the rest."""
+    if not str(exc).startswith(_TEMPORAL_CONNECT_FAILED):
+        return await unexpected_error_handler(request, exc)
+    log.warning(
+        "api.temporal.unavailable",
+        path=request.url.path,
+        **_ticket_field(request),
+        error=str(exc),
+    )
+    return JSONResponse(
+        error_body(
+            "unavailable",
+            "Temporal cannot be reached (the connection failed); retry later",
+        ),
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> JSONResponse:
     log.exception(
         "api.request.failed",
@@ -427,4 +452,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(OperationalError, database_error_handler)
     app.add_exception_handler(InterfaceError, database_error_handler)
+    app.add_exception_handler(RuntimeError, runtime_error_handler)
     app.add_exception_handler(Exception, unexpected_error_handler)

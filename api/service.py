@@ -94,9 +94,16 @@ log = get_logger("helpdesk.api")
 
 # How long one call to Temporal may take before the API returns 503.
 RPC_TIMEOUT = timedelta(seconds=10)
+# How long the start of a ticket's workflow may take in all, the SDK's own
+# retries of an unreachable server included, and the part of it kept for
+# looking up a start whose outcome is unknown. Without the budget an intake
+# took about 15 s to fail while Temporal was down.
+START_BUDGET = timedelta(seconds=5)
+START_CHECK_RESERVE = timedelta(seconds=1)
 # How long a repeated Idempotency-Key waits for the first request to open
 # its ticket, and after how long a key whose ticket never appeared counts as
-# left behind by a crashed process (well above the time an intake takes).
+# left behind by a crashed process (well above START_BUDGET plus the
+# database writes around it).
 KEY_IN_PROGRESS_WAIT = timedelta(seconds=3)
 STALE_KEY_AFTER = timedelta(minutes=2)
 # How long a duplicate report waits for a concurrent intake of the same
@@ -215,6 +222,7 @@ class TicketService:
         self.task_queue = task_queue
         self.policy = policy
         self.rpc_timeout = RPC_TIMEOUT
+        self.start_budget = START_BUDGET
         self.keys = IdempotencyKeys(sessions)
 
     def handle(self, ticket_id: str) -> WorkflowHandle[object, object]:
@@ -383,20 +391,32 @@ class TicketService:
             registered_at=datetime.now(UTC),
             policy=self.policy,
         )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.start_budget.total_seconds()
         try:
-            await self.client.start_workflow(
-                TICKET_WORKFLOW,
-                workflow_input,
-                id=workflow_id_for(ticket_id),
-                task_queue=self.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                search_attributes=initial_search_attributes(intake),
-                static_summary=static_summary(intake),
-                rpc_timeout=self.rpc_timeout,
-            )
+            async with asyncio.timeout_at(
+                deadline - START_CHECK_RESERVE.total_seconds()
+            ):
+                await self.client.start_workflow(
+                    TICKET_WORKFLOW,
+                    workflow_input,
+                    id=workflow_id_for(ticket_id),
+                    task_queue=self.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    search_attributes=initial_search_attributes(intake),
+                    static_summary=static_summary(intake),
+                    rpc_timeout=self.rpc_timeout,
+                )
         except WorkflowAlreadyStartedError:
             return None
+        except TimeoutError as exc:
+            if await self._started_within(ticket_id, deadline):
+                return workflow_input
+            raise ServiceUnavailable(
+                f"could not start ticket {ticket_id}: Temporal did not respond "
+                f"within {self.start_budget.total_seconds():.0f}s; retry later"
+            ) from exc
         except RPCError as exc:
             attribute = _unregistered_search_attribute(exc)
             if attribute is not None:
@@ -417,6 +437,20 @@ class TicketService:
             priority=intake.priority.value if intake.priority else None,
         )
         return workflow_input
+
+    async def _started_within(self, ticket_id: str, deadline: float) -> bool:
+        """Tell whether a start that ran out of time did create the workflow,
+        looking it up until the loop time `deadline`."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                description = await self.handle(ticket_id).describe(
+                    rpc_timeout=self.rpc_timeout
+                )
+        except (TimeoutError, RPCError, RuntimeError):
+            # NOTE: as in _started_anyway, a start that did land but cannot
+            # be confirmed counts as failed and its claims are released.
+            return False
+        return description.status == WorkflowExecutionStatus.RUNNING
 
     async def _started_anyway(self, ticket_id: str, exc: RPCError) -> bool:
         """Tell whether a start whose response was lost did create the workflow."""

@@ -16,10 +16,12 @@ from fixtures.helpdesk_stack import (
     ApiStack,
     api_with_worker,
     bare_namespace,
+    free_port,
     running_api,
 )
 from temporalio.testing import WorkflowEnvironment
 
+from api.app import connect_temporal
 from helpdesk import search_attributes
 from helpdesk.db.repository import claim_external_ref
 
@@ -440,6 +442,25 @@ async def test_failed_intake_releases_key(
 
     assert retried.status_code == 201, retried.text
     assert "idempotent-replayed" not in retried.headers
+
+
+async def test_intake_with_temporal_unreachable_is_503(api: ApiStack) -> None:
+    """A client that cannot connect at all gives 503, and the intake leaves
+    neither its key nor its external_ref claimed."""
+    settings = api.settings.model_copy(
+        update={"temporal_address": f"127.0.0.1:{free_port()}"}
+    )
+    key = f"intake-{uuid.uuid4()}"
+    body = intake(external_ref=new_ref())
+
+    async with running_api(await connect_temporal(settings), settings) as down:
+        response = await post_with_key(down.http, key, body)
+
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "5"
+    assert "Temporal cannot be reached" in response.json()["error"]["message"]
+    retried = await post_with_key(api.http, key, body)
+    assert retried.status_code == 201, retried.text
 
 
 # Reads
