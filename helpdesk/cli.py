@@ -12,6 +12,10 @@ import asyncio
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from helpdesk.settings import Settings
 
 # Exit codes: 1 for a failure at run time, 2 for a bad command line or
 # configuration file (the argparse convention).
@@ -62,12 +66,58 @@ def _check_policy_file(path: Path | None) -> int | None:
     return None
 
 
+def _check_distinct_ports(args: argparse.Namespace) -> int | None:
+    """Print the problem and return 2 when two servers would share a port."""
+    flags = {
+        "--api-port": args.api_port,
+        "--temporal-port": args.temporal_port,
+        "--ui-port": args.ui_port,
+    }
+    seen: dict[int, str] = {}
+    for flag, port in flags.items():
+        if port in seen:
+            _echo(
+                f"error: {seen[port]} and {flag} are both {port}: the API, "
+                "Temporal and its Web UI each need a port of their own",
+                error=True,
+            )
+            return EXIT_USAGE
+        seen[port] = flag
+    return None
+
+
+def _check_data_dir(path: Path) -> int | None:
+    """Create the data directory; print the problem and return 2 when it fails."""
+    if path.exists() and not path.is_dir():
+        _echo(
+            f"error: --data-dir {path} is a file, not a directory: choose a "
+            "directory (it is created when missing)",
+            error=True,
+        )
+        return EXIT_USAGE
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _echo(
+            f"error: cannot create the data directory {path}: {exc.strerror}",
+            error=True,
+        )
+        return EXIT_USAGE
+    return None
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from helpdesk.stack import StackConfig, run_stack
 
-    refused = _check_policy_file(args.sla_policy)
-    if refused is not None:
-        return refused
+    checks = (
+        lambda: _check_distinct_ports(args),
+        lambda: _check_policy_file(args.sla_policy),
+        lambda: _check_data_dir(args.data_dir),
+    )
+    for check in checks:
+        refused = check()
+        if refused is not None:
+            return refused
     config = StackConfig(
         data_dir=args.data_dir,
         api_port=args.api_port,
@@ -120,15 +170,37 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from helpdesk.db import prepare_database
     from helpdesk.logging import configure_logging
     from helpdesk.settings import get_settings
 
     settings = get_settings()
     configure_logging(settings)
-    seeded = asyncio.run(prepare_database(settings))
-    _echo(f"database is up to date; {len(seeded)} specialists added from the roster")
+    before, after, seeded = asyncio.run(_migrate_and_seed(settings))
+    if before == after:
+        _echo(f"the database schema is up to date (revision {after})")
+    else:
+        _echo(f"migrated the database from revision {before or 'none'} to {after}")
+    if seeded:
+        _echo(f"added {len(seeded)} specialists from the roster")
+    else:
+        _echo("every specialist in the roster is stored already; none added")
     return 0
+
+
+async def _migrate_and_seed(
+    settings: Settings,
+) -> tuple[str | None, str | None, list[str]]:
+    """Migrate the database and seed the roster; return the revisions before
+    and after, and the ids of the specialists added."""
+    from helpdesk.db import create_engine, seed_roster, upgrade_database
+
+    before, after = await upgrade_database(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        seeded = await seed_roster(settings, engine)
+    finally:
+        await engine.dispose()
+    return before, after, seeded
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

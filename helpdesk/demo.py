@@ -67,12 +67,14 @@ def read_tickets(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], DemoRepo
     that lists the bad lines."""
     report = DemoReport()
     tickets: list[tuple[int, dict[str, Any]]] = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
+    # Lines are decoded one by one, so a line that is not UTF-8 is skipped
+    # like any other bad line instead of stopping the whole file.
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            if not raw.strip():
                 continue
             report.lines += 1
-            body, problem = _parse_line(line)
+            body, problem = _parse_line(raw)
             if body is None:
                 report.bad_lines.append((number, problem))
             else:
@@ -80,7 +82,15 @@ def read_tickets(path: Path) -> tuple[list[tuple[int, dict[str, Any]]], DemoRepo
     return tickets, report
 
 
-def _parse_line(line: str) -> tuple[dict[str, Any] | None, str]:
+def _parse_line(raw: bytes) -> tuple[dict[str, Any] | None, str]:
+    try:
+        # utf-8-sig also reads a first line that starts with a byte order mark.
+        line = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return None, (
+            f"not valid UTF-8 (byte {exc.start + 1} of the line); "
+            "save the file as UTF-8"
+        )
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:

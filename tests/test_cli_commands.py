@@ -4,6 +4,7 @@ stop a command before it starts any server."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +103,95 @@ def test_up_defaults() -> None:
     assert args.data_dir == Path(".data")
     assert (args.api_port, args.temporal_port, args.ui_port) == (8000, 7233, 8233)
     assert args.sla_policy is None
+
+
+def test_up_rejects_shared_port(tmp_path: Path) -> None:
+    port = free_port()
+
+    result = helpdesk(
+        "up",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--api-port",
+        str(port),
+        "--temporal-port",
+        str(free_port()),
+        "--ui-port",
+        str(port),
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert f"--api-port and --ui-port are both {port}" in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_up_rejects_data_dir_that_is_file(tmp_path: Path) -> None:
+    regular_file = tmp_path / "notes.txt"
+    regular_file.write_text("not a directory\n")
+
+    result = helpdesk(
+        "up",
+        "--data-dir",
+        str(regular_file),
+        "--api-port",
+        str(free_port()),
+        "--temporal-port",
+        str(free_port()),
+        "--ui-port",
+        str(free_port()),
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert f"--data-dir {regular_file} is a file, not a directory" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def policy_commands(policy: Path, tmp_path: Path) -> dict[str, list[str]]:
+    return {
+        "check-policy": ["check-policy", str(policy)],
+        "up": [
+            "up",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--api-port",
+            str(free_port()),
+            "--temporal-port",
+            str(free_port()),
+            "--ui-port",
+            str(free_port()),
+            "--sla-policy",
+            str(policy),
+        ],
+        "api": ["api", "--port", str(free_port())],
+    }
+
+
+@pytest.mark.parametrize("command", ["check-policy", "up", "api"])
+def test_policy_that_is_not_utf8_exits_2(command: str, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_bytes(b'version: "caf\xe9"\npriorities: {}\n')
+    env = {
+        "HELPDESK_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "HELPDESK_SLA_POLICY_FILE": str(policy),
+        "HELPDESK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
+    }
+
+    result = helpdesk(*policy_commands(policy, tmp_path)[command], env=env)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "not valid UTF-8" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_migrate_reports_what_it_did(tmp_path: Path) -> None:
+    env = {"HELPDESK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'h.db'}"}
+
+    first = helpdesk("migrate", env=env)
+    again = helpdesk("migrate", env=env)
+
+    assert first.returncode == 0, first.stderr
+    assert "migrated the database from revision none to 0002" in first.stdout
+    assert re.search(r"added \d+ specialists from the roster", first.stdout)
+    assert again.returncode == 0, again.stderr
+    assert "the database schema is up to date (revision 0002)" in again.stdout
+    assert "none added" in again.stdout

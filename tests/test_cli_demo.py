@@ -38,14 +38,14 @@ async def served(
         yield served
 
 
-async def run_demo(url: str, *extra: str) -> tuple[int, str]:
+async def run_demo(url: str, *extra: str, file: Path = FIXTURE) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "helpdesk.cli",
         "demo",
         "--file",
-        str(FIXTURE),
+        str(file),
         "--api",
         url,
         *extra,
@@ -115,3 +115,19 @@ async def test_demo_without_api_fails_clearly() -> None:
 
     assert code == 1
     assert f"cannot reach the API at {url}" in output
+
+
+async def test_demo_skips_line_that_is_not_utf8(tmp_path: Path) -> None:
+    tickets = tmp_path / "tickets.jsonl"
+    good = FIXTURE.read_bytes().splitlines()[0]
+    tickets.write_bytes(good + b"\n" + b'{"title": "caf\xe9 lobby down"}\n' + good)
+    url = f"http://127.0.0.1:{free_port()}"
+
+    code, output = await run_demo(url, "--resolve-share", "0", file=tickets)
+
+    # Rich wraps long lines at the terminal width; compare without the breaks.
+    text = " ".join(output.split())
+    assert f"{tickets}:2: skipped, not valid UTF-8 (byte 15 of the line)" in text
+    assert "Traceback" not in output
+    assert code == 1
+    assert f"cannot reach the API at {url}" in text

@@ -43,8 +43,13 @@ def alembic_config() -> Config:
     return config
 
 
-async def upgrade_database(url: str, revision: str = "head") -> None:
-    """Upgrade the database at `url` to `revision` (the latest by default)."""
+async def upgrade_database(
+    url: str, revision: str = "head"
+) -> tuple[str | None, str | None]:
+    """Upgrade the database at `url` to `revision` (the latest by default).
+
+    Returns the revisions before and after; None before the first migration.
+    """
     engine = create_engine(url, poolclass=pool.NullPool)
     try:
         async with _sqlite_file_lock(url), engine.connect() as connection:
@@ -63,6 +68,7 @@ async def upgrade_database(url: str, revision: str = "head") -> None:
         from_revision=before,
         revision=after,
     )
+    return before, after
 
 
 migrate = upgrade_database
