@@ -7,8 +7,10 @@ that exits on its own is restarted with a growing delay; one that keeps
 crashing stops the stack.
 
 All state lives in the data directory: `temporal.db` (workflows, timers,
-history) and `helpdesk.db` (the read model). Starting again with the same
-directory carries on with the open tickets and their SLA timers.
+history), `helpdesk.db` (the read model) and `logs/` with one log file per
+child (`temporal.log`, `worker.log`, `api.log`), appended to across runs.
+Starting again with the same directory carries on with the open tickets
+and their SLA timers.
 """
 
 from __future__ import annotations
@@ -92,6 +94,9 @@ class Child:
     def start(self) -> None:
         stdout: IO[bytes] | None = None
         if self.log_path is not None:
+            if self._log_file is not None:
+                # A restart: the file of the run that exited is done.
+                self._log_file.close()
             self._log_file = self.log_path.open("ab")
             stdout = self._log_file
         self.process = subprocess.Popen(
@@ -256,7 +261,8 @@ def wait_for_api(
             raise StopRequested
         if not child.running():
             raise StackError(
-                f"the API exited with code {child.exit_code()} while starting"
+                f"the API exited with code {child.exit_code()} while starting; "
+                f"its log ends with:\n{child.log_tail()}"
             )
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{url}/healthz", timeout=1.0).status_code == 200:
@@ -286,11 +292,17 @@ class Supervisor:
             dict(os.environ),
             log_path=config.log_dir / "temporal.log",
         )
-        self.worker = Child("worker", [python, "-m", "helpdesk.cli", "worker"], env)
+        self.worker = Child(
+            "worker",
+            [python, "-m", "helpdesk.cli", "worker"],
+            env,
+            log_path=config.log_dir / "worker.log",
+        )
         self.api = Child(
             "api",
             [python, "-m", "helpdesk.cli", "api", "--port", str(config.api_port)],
             env,
+            log_path=config.log_dir / "api.log",
         )
         self.children = [self.temporal, self.worker, self.api]
 
@@ -334,7 +346,8 @@ class Supervisor:
             f"  API docs:     {config.api_url}/docs\n"
             f"  Temporal UI:  {config.ui_url}\n"
             f"  Temporal:     {config.temporal_address} (namespace default)\n"
-            f"  logs:         {config.log_dir.resolve()}\n"
+            f"  logs:         {config.log_dir.resolve()} "
+            "(temporal.log, worker.log, api.log)\n"
             "Press Ctrl-C to stop."
         )
 
@@ -383,7 +396,10 @@ class Supervisor:
                 self.warn(tail)
             return False
         delay = RESTART_DELAYS_S[min(len(child.crashes), len(RESTART_DELAYS_S)) - 1]
-        self.warn(f"{child.name} exited with code {code}; restarting in {delay:.0f}s")
+        where = f" (log: {child.log_path})" if child.log_path else ""
+        self.warn(
+            f"{child.name} exited with code {code}; restarting in {delay:.0f}s{where}"
+        )
         child.restart_at = now + delay
         return True
 

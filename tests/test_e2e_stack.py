@@ -291,6 +291,16 @@ async def test_ticket_survives_kill_and_restart(stack: Stack) -> None:
 
     await assert_found_by_priority(stack, ticket_id)
     assert await stack.terminate() == 0
+    assert_each_child_logged(stack.data_dir / "logs")
+
+
+def assert_each_child_logged(logs: Path) -> None:
+    """Every child writes its own log in the data directory, kept across runs."""
+    worker = (logs / "worker.log").read_text(errors="replace")
+    api = (logs / "api.log").read_text(errors="replace")
+    assert (logs / "temporal.log").exists()
+    assert worker.count("worker.started") == 3, worker[-2000:]
+    assert api.count("api.started") == 3, api[-2000:]
 
 
 async def assert_found_by_priority(stack: Stack, ticket_id: str) -> None:
