@@ -264,7 +264,6 @@ class Classifier:
         given: Category | None,
         reporter: ReporterKind,
     ) -> _Decision:
-        rules = self.rules
         if given is not None:
             return _Decision(
                 given, 1.0, f"category {given.value}: given by the reporter"
