@@ -18,7 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -130,6 +130,22 @@ class ServiceUnavailable(ApiError):
         super().__init__(
             message, field=field, headers={"Retry-After": str(retry_after)}
         )
+
+
+ModelT = typing.TypeVar("ModelT", bound=BaseModel)
+
+
+def validate_body(model: type[ModelT], values: dict[str, Any]) -> ModelT:
+    """Validate request values into a domain model.
+
+    A problem becomes a 422 naming the body field, the same as FastAPI's own
+    validation of the request schema.
+    """
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+        raise RequestValidationError(errors) from exc
 
 
 def error_body(

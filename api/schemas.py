@@ -10,7 +10,14 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from api.errors import register_union_tags
 from api.text import shorten
@@ -239,7 +246,7 @@ class SpecialistWrite(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     roles: list[Role] = Field(min_length=1)
     skills: list[Category] = Field(default_factory=list)
-    on_shift: bool = True
+    on_shift: StrictBool = True
     max_open_tickets: int = Field(default=10, ge=1, le=1000)
     contact: str | None = Field(default=None, max_length=320)
 
@@ -258,7 +265,7 @@ class SpecialistPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     roles: list[Role] | None = Field(default=None, min_length=1)
     skills: list[Category] | None = None
-    on_shift: bool | None = None
+    on_shift: StrictBool | None = None
     max_open_tickets: int | None = Field(default=None, ge=1, le=1000)
     contact: str | None = Field(default=None, max_length=320)
 
@@ -313,7 +320,9 @@ class SubmitFixAction(_Action):
 
 class VerifyAction(_Action):
     action: Literal[ActionName.VERIFY]
-    passed: bool = Field(description="true resolves the ticket, false reopens work")
+    passed: StrictBool = Field(
+        description="true resolves the ticket, false reopens work"
+    )
 
 
 class CloseAction(_Action):

@@ -913,3 +913,38 @@ async def test_static_summary_marks_pending_classification(
     description = await handle.describe()
 
     assert await description.static_summary() == summary
+
+
+async def test_verify_passed_must_be_boolean(api: ApiStack) -> None:
+    response = await act(
+        api.http, "HD-000000", action="verify", actor="dev.ada", passed="yes"
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "passed"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("note", "cause: a\u0000b"), ("actor", "dev\u0000ada"), ("actor", "   ")],
+)
+async def test_action_text_rejected_with_422(
+    api: ApiStack, field: str, value: str
+) -> None:
+    body = {"action": "comment", "actor": "dev.ada", "note": "looking"}
+    body[field] = value
+
+    response = await act(api.http, "HD-000000", **body)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == field
+
+
+async def test_intake_with_nul_in_title_is_422(api: ApiStack) -> None:
+    response = await api.http.post(
+        "/v1/tickets", json=intake(title="Cashier\u0000 down", external_ref=new_ref())
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["field"] == "title"
+    assert "NUL" in response.json()["error"]["message"]

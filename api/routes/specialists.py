@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Response, status
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 
 from api.deps import State
-from api.errors import InvalidRequest, NotFound, responses
+from api.errors import InvalidRequest, NotFound, responses, validate_body
 from api.schemas import (
     SPECIALIST_ID_PATTERN,
     SpecialistList,
@@ -33,12 +31,7 @@ SpecialistId = Annotated[
 
 
 def _specialist(values: dict[str, Any]) -> SpecialistModel:
-    """Validate a specialist; a problem becomes a 422 naming the body field."""
-    try:
-        return SpecialistModel.model_validate(values)
-    except ValidationError as exc:
-        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
-        raise RequestValidationError(errors) from exc
+    return validate_body(SpecialistModel, values)
 
 
 @router.get("", response_model=SpecialistList, summary="List specialists")

@@ -21,6 +21,7 @@ from api.errors import (
     ServiceUnavailable,
     TicketClosed,
     responses,
+    validate_body,
 )
 from api.schemas import (
     ActionBody,
@@ -107,7 +108,7 @@ async def create_ticket(
     the ticket again for its type, priority and assignee. A repeat with the
     same Idempotency-Key and body returns 200 with that ticket as it is now.
     """
-    intake = TicketIntake.model_validate(body.model_dump())
+    intake = validate_body(TicketIntake, body.model_dump())
     result = await state.tickets.open_ticket(intake, idempotency_key)
     response.headers["Location"] = f"/v1/tickets/{result.ticket_id}"
     if result.replayed:
@@ -256,6 +257,6 @@ async def act_on_ticket(
     rejected with 422.
     """
     canonical = parse_ticket_id(ticket_id)
-    request = ActionRequest.model_validate(body.model_dump())
+    request = validate_body(ActionRequest, body.model_dump())
     snapshot = await state.tickets.act(canonical, request, idempotency_key)
     return TicketRead.from_snapshot(snapshot, now=_now(), source="workflow")
