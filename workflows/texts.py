@@ -13,12 +13,13 @@ from workflows.state import TicketState, sla_state
 def status_markdown(ticket_id: str, state: TicketState) -> str:
     """Return the Web UI status of a ticket.
 
-    It shows ids, stage, priority and due times only, because the Web UI
+    It shows ids, type, category, stage, priority and due times only, because the Web UI
     stores it unencrypted: no titles, names or reporter details.
     """
     assignee = state.assignee.id if state.assignee else "unassigned"
     lines = [
-        f"**{ticket_id}** · {state.priority.value} · "
+        f"**{ticket_id}** · {state.priority.value} {state.type.value} "
+        f"({state.category.value}) · "
         f"stage `{state.stage.value}` · assignee `{assignee}` · "
         f"SLA `{sla_state(state).value}`",
         "",
