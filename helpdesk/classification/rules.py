@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -33,7 +33,7 @@ UrgencyLevel = Literal["down", "degraded", "request"]
 IMPACT_LEVELS: tuple[ImpactLevel, ...] = ("platform", "segment", "single")
 URGENCY_LEVELS: tuple[UrgencyLevel, ...] = ("down", "degraded", "request")
 NATURES = ("request", "fault", "integration")
-FLAGS = (
+Flag = Literal[
     "compromise",
     "core_service",
     "money",
@@ -45,7 +45,8 @@ FLAGS = (
     "operational_request",
     "no_deadline",
     "rest_working",
-)
+]
+FLAGS: tuple[Flag, ...] = get_args(Flag)
 
 _Key = TypeVar("_Key")
 
@@ -364,22 +365,7 @@ class ClassificationRules(Strict):
     triage: Triage
     categories: dict[Category, CategoryRule]
     natures: dict[Literal["request", "fault", "integration"], NatureRule]
-    flags: dict[
-        Literal[
-            "compromise",
-            "core_service",
-            "money",
-            "responsible_gambling",
-            "partner_side",
-            "infrastructure_vendor",
-            "our_side",
-            "your_side",
-            "operational_request",
-            "no_deadline",
-            "rest_working",
-        ],
-        FlagRule,
-    ]
+    flags: dict[Flag, FlagRule]
     ownership: Ownership = Field(default_factory=Ownership)
     impact: ImpactRules
     urgency: UrgencyRules
