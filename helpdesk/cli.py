@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from helpdesk.settings import Settings
@@ -466,6 +468,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def exit_process(code: int) -> NoReturn:
+    """Flush the output and end the process without interpreter finalization.
+
+    The Temporal client's native threads can abort CPython's finalization
+    with "Fatal Python error: PyGILState_Release" (temporalio/sdk-python
+    issue 300, seen here with temporalio 1.35.0), which turns a finished
+    command into a SIGABRT. Nothing is left to run at that point, so
+    skipping finalization loses nothing once the output is flushed.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def run() -> NoReturn:
+    """Run the `helpdesk` command (the console script entry point)."""
+    exit_process(main())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -477,4 +499,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

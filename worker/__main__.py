@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
+from helpdesk.cli import exit_process
 from helpdesk.logging import configure_logging
 from helpdesk.settings import Settings
 from worker.main import run_worker
@@ -16,4 +18,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Exception:
+        logging.getLogger("worker").exception("worker.crashed")
+        exit_process(1)
+    exit_process(0)
