@@ -464,13 +464,15 @@ def test_json_strips_ansi_escapes_and_color_message() -> None:
 # one was created before logging was configured.
 CORE_LOG_PROBE = """
 import asyncio
+import logging
 import sys
+import threading
 
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from helpdesk.logging import configure_logging
+from helpdesk.logging import CORE_LOGGER, configure_logging
 
 
 @workflow.defn(sandboxed=False)
@@ -480,11 +482,26 @@ class Noop:
         return None
 
 
+class SeenWorkerStart(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "Initializing worker" in record.getMessage():
+            self.seen.set()
+
+
 async def main(target: str, task_queue: str) -> None:
     configure_logging(log_format="json", level="DEBUG")
+    seen = SeenWorkerStart()
+    logging.getLogger(CORE_LOGGER).addHandler(seen)
     client = await Client.connect(target)
     async with Worker(client, task_queue=task_queue, workflows=[Noop]):
         await client.execute_workflow(Noop.run, id=task_queue, task_queue=task_queue)
+    # sdk-core hands its lines over in batches, a few milliseconds late, so
+    # wait for the line instead of racing the end of the process.
+    await asyncio.to_thread(seen.seen.wait, 10)
 
 
 asyncio.run(main(sys.argv[1], sys.argv[2]))
