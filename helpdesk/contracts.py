@@ -161,7 +161,7 @@ class ProjectionInput(DomainModel):
 
 
 class TicketWorkflowInput(DomainModel):
-    """What starts a ticket workflow.
+    """The input that starts a ticket workflow.
 
     `carried` is set only when a long-lived ticket continues as new. It contains
     the state of the previous run, so the new run resumes where that stopped.

@@ -337,7 +337,7 @@ class TicketIntake(DomainModel):
 class Classification(DomainModel):
     """A decision on type, category and priority, with the reasons for it.
 
-    `source` tells where the values came from: `reporter` (all given at
+    `source` records where the values came from: `reporter` (all given at
     intake), `classifier`, or `engineer` (a reclassify action).
     """
 

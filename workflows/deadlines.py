@@ -19,7 +19,7 @@ from workflows.state import TicketState
 
 
 class DeadlineKind(IntEnum):
-    """What a deadline is; the value orders deadlines that fall together."""
+    """Kind of deadline. The value orders deadlines that fall at the same instant."""
 
     SLA = 1
     P1_UNACKNOWLEDGED = 2

@@ -26,10 +26,10 @@ with workflow.unsafe.imports_passed_through():
 
 NOTIFY_TIMEOUT = timedelta(seconds=30)
 
-# Pages keep trying for about 10 minutes (2 s doubling to a 2-minute cap, 10
-# attempts) before the notification is recorded as failed, which covers a
-# short outage of the paging receiver. A failed notification never fails
-# the ticket.
+# Pages keep trying for 10 attempts, with about 8 minutes of backoff between
+# them (2 s doubling to a 2-minute cap), before the notification is recorded
+# as failed. That covers a short outage of the paging receiver. A failed
+# notification never fails the ticket.
 NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
