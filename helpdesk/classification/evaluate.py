@@ -8,27 +8,18 @@ their line number and skipped.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from helpdesk.classification import Classifier, get_classifier
-from helpdesk.domain import Category, Classification, Priority, TicketIntake, TicketType
-
-FIELDS = ("type", "category", "priority")
-_LABELS: dict[str, list[str]] = {
-    "type": [t.value for t in TicketType],
-    "category": [c.value for c in Category],
-    "priority": [p.value for p in Priority],
-}
-_INTAKE_FIELDS = set(TicketIntake.model_fields)
+from helpdesk.classification.labelled import FIELDS, LABELS, read_labelled
+from helpdesk.domain import Classification, TicketIntake
 
 # Accuracy that the classifier must reach on tickets it was not tuned on.
 TARGETS = {
@@ -113,42 +104,6 @@ def _level(priority: str) -> int:
     return int(priority[1])
 
 
-def _parse_line(text: str) -> tuple[str, TicketIntake, dict[str, str]]:
-    """Return (reference, intake, expected labels); raise ValueError if unusable."""
-    try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"invalid JSON: {exc.msg} at column {exc.colno}") from exc
-    if not isinstance(data, dict):
-        raise ValueError("expected a JSON object")
-    expected = data.get("expected")
-    if not isinstance(expected, dict):
-        raise ValueError("missing 'expected' object with type, category or priority")
-    labels = {name: expected[name] for name in FIELDS if name in expected}
-    if not labels:
-        raise ValueError("'expected' has none of type, category, priority")
-    for name, value in labels.items():
-        if value not in _LABELS[name]:
-            raise ValueError(
-                f"expected {name} {value!r} is not one of {', '.join(_LABELS[name])}"
-            )
-    fields = {key: value for key, value in data.items() if key in _INTAKE_FIELDS}
-    fields.setdefault("channel", "email")
-    fields.setdefault("reporter", {"kind": "player"})
-    if isinstance(fields.get("title"), str) and len(fields["title"]) > 200:
-        fields["title"] = fields["title"][:200]
-    try:
-        intake = TicketIntake.model_validate(fields)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise ValueError(f"invalid intake: {problems}") from exc
-    ref = str(data.get("external_ref") or "")
-    return ref, intake, labels
-
-
 def evaluate_file(path: Path, classifier: Classifier | None = None) -> EvalReport:
     """Classify every ticket in a labelled JSONL file and collect the results.
 
@@ -156,25 +111,18 @@ def evaluate_file(path: Path, classifier: Classifier | None = None) -> EvalRepor
     """
     classifier = classifier or get_classifier()
     report = EvalReport()
-    with path.open(encoding="utf-8") as lines:
-        for number, text in enumerate(lines, start=1):
-            if not text.strip():
-                continue
-            try:
-                ref, intake, expected = _parse_line(text)
-            except ValueError as exc:
-                report.bad_lines.append(f"{path}:{number}: {exc}")
-                continue
-            result = classifier.classify(intake)
-            report.cases.append(
-                Case(number, ref or f"line {number}", intake, expected, result)
-            )
+    tickets, report.bad_lines = read_labelled(path)
+    for ticket in tickets:
+        result = classifier.classify(ticket.intake)
+        report.cases.append(
+            Case(ticket.line, ticket.ref, ticket.intake, ticket.expected, result)
+        )
     return report
 
 
 def _confusion_table(report: EvalReport, name: str) -> Table:
     counts = report.confusion(name)
-    labels = [label for label in _LABELS[name] if any(label in pair for pair in counts)]
+    labels = [label for label in LABELS[name] if any(label in pair for pair in counts)]
     table = Table(title=f"{name}: expected (rows) x classified (columns)")
     table.add_column("expected", style="bold")
     for label in labels:
@@ -215,7 +163,13 @@ def _explain(console: Console, case: Case) -> None:
         console.print(f"     - {reason}", highlight=False, markup=False)
 
 
-def run_eval(path: Path, *, explain: bool, out: TextIO = sys.stdout) -> int:
+def run_eval(
+    path: Path,
+    *,
+    explain: bool,
+    out: TextIO = sys.stdout,
+    classifier: Classifier | None = None,
+) -> int:
     """Print accuracy and confusion tables for a labelled JSONL file.
 
     Returns the exit code: 0 when every line was read and the targets were
@@ -224,9 +178,16 @@ def run_eval(path: Path, *, explain: bool, out: TextIO = sys.stdout) -> int:
     """
     console = Console(file=out, width=120, soft_wrap=False)
     try:
-        report = evaluate_file(path)
+        report = evaluate_file(path, classifier)
     except OSError as exc:
         console.print(f"cannot read {path}: {exc.strerror}", markup=False)
+        return 2
+    except UnicodeDecodeError as exc:
+        console.print(
+            f"cannot read {path}: not UTF-8 ({exc.reason} at byte {exc.start}); "
+            "save it as UTF-8",
+            markup=False,
+        )
         return 2
 
     for problem in report.bad_lines:
