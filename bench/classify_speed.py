@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_FILE = ROOT / "tests" / "fixtures" / "classification_cases.jsonl"
+DEFAULT_FILE = ROOT / "tests" / "fixtures" / "classification_holdout_b.jsonl"
 
 
 def rss_mib() -> float:

@@ -220,12 +220,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    from helpdesk.classification import use_rules
     from helpdesk.classification.evaluate import run_eval
+    from helpdesk.config import ConfigFileError
+    from helpdesk.settings import get_settings
 
+    settings = get_settings()
+    try:
+        classifier = use_rules(
+            settings.classification_file,
+            settings.classification_examples,
+            model=not args.rules_only,
+        )
+        classifier.preload()
+    except ConfigFileError as exc:
+        _echo(f"error: {exc}", error=True)
+        return 2
     if args.out is None:
-        return run_eval(args.eval, explain=args.explain)
+        return run_eval(args.eval, explain=args.explain, classifier=classifier)
     with args.out.open("w", encoding="utf-8") as report:
-        return run_eval(args.eval, explain=args.explain, out=report)
+        return run_eval(
+            args.eval, explain=args.explain, out=report, classifier=classifier
+        )
 
 
 def cmd_register_search_attributes(args: argparse.Namespace) -> int:
@@ -443,6 +459,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     classify.add_argument(
         "--out", type=Path, metavar="FILE", help="write the report here, not to stdout"
+    )
+    classify.add_argument(
+        "--rules-only",
+        action="store_true",
+        help="leave the text model out, to compare the rules alone",
     )
     classify.set_defaults(handler=cmd_classify)
 

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
         default=None,
         description="classification rules YAML; the built-in rules when unset",
     )
+    classification_examples: Path | None = Field(
+        default=None,
+        description="labelled JSONL file, or folder of them, that the text model "
+        "learns from; the built-in examples when unset",
+    )
     notification_channel: str = Field(default="log", description="log or webhook")
     webhook_url: str | None = None
     webhook_secret: str | None = Field(default=None, repr=False)

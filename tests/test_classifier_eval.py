@@ -4,37 +4,64 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from helpdesk.classification.evaluate import TARGETS, evaluate_file, run_eval
 
-FIXTURES = Path(__file__).parent / "fixtures" / "classification_cases.jsonl"
-
-# Labelled sets that must keep meeting the targets, with their minimum size.
-# The blind sets were each scored once before the rules were tuned on
-# them, so only those first scores estimate accuracy on unseen wording.
-# Here they guard against regressions.
-GUARDED_SETS = [
-    ("classification_cases.jsonl", 60),
-    ("classification_blind.jsonl", 60),
-    ("classification_blind2.jsonl", 20),
-    ("classification_blind3.jsonl", 40),
-]
+FIXTURES = Path(__file__).parent / "fixtures" / "classification_holdout_b.jsonl"
 
 
-@pytest.mark.parametrize(("name", "min_cases"), GUARDED_SETS)
-def test_fixture_accuracy_meets_targets(name: str, min_cases: int) -> None:
+@dataclass(frozen=True)
+class Floor:
+    """The least a held-out set must keep scoring (fractions of its tickets)."""
+
+    cases: int
+    type: float
+    category: float
+    priority: float
+    within_one: float
+    p1_missed: int
+
+
+# The held-out sets: written by people who saw neither the rules nor the
+# examples, and never used to train or tune. Each was scored once with the
+# finished configuration (docs/benchmarks.md has those first figures); the
+# floors sit just under the figures now, to catch a regression. Holdout A
+# rewords the kinds of ../shared/tickets/sample.jsonl, holdout B is a broad
+# week of tickets. Where a floor is below the target of the issue (priority
+# 75%, within one level 95%, no P1 at P3 or P4), the shortfall is real and
+# recorded in docs/benchmarks.md, not hidden here.
+HELD_OUT = {
+    "classification_holdout_a.jsonl": Floor(90, 0.85, 0.90, 0.70, 0.94, 1),
+    "classification_holdout_b.jsonl": Floor(100, 0.89, 0.89, 0.73, 0.97, 0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HELD_OUT))
+def test_held_out_accuracy_holds(name: str) -> None:
+    floor = HELD_OUT[name]
+
     report = evaluate_file(FIXTURES.parent / name)
 
-    assert len(report.cases) >= min_cases
+    assert len(report.cases) == floor.cases
     assert not report.bad_lines
-    assert report.accuracy("type") >= TARGETS["type"]
-    assert report.accuracy("category") >= TARGETS["category"]
-    assert report.accuracy("priority") >= TARGETS["priority"]
-    assert report.priority_within_one() >= TARGETS["priority_within_one"]
-    assert [case.ref for case in report.p1_missed()] == []
+    assert report.accuracy("type") >= floor.type
+    assert report.accuracy("category") >= floor.category
+    assert report.accuracy("priority") >= floor.priority
+    assert report.priority_within_one() >= floor.within_one
+    assert len(report.p1_missed()) <= floor.p1_missed
+
+
+def test_targets_are_the_issue_targets() -> None:
+    assert TARGETS == {
+        "type": 0.85,
+        "category": 0.85,
+        "priority": 0.75,
+        "priority_within_one": 0.95,
+    }
 
 
 def test_run_eval_prints_tables() -> None:
@@ -43,7 +70,8 @@ def test_run_eval_prints_tables() -> None:
     code = run_eval(FIXTURES, explain=False, out=out)
 
     text = out.getvalue()
-    assert code == 0
+    assert code in (0, 1)  # 1: a target missed, which the table shows
+    assert "100 tickets from classification_holdout_b.jsonl" in text
     assert "priority within one level" in text
     assert "P1 classified P3/P4" in text
     assert "category: expected (rows) x classified (columns)" in text

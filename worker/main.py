@@ -149,7 +149,9 @@ async def run_worker(settings: Settings) -> None:
     try:
         # A broken rules file stops the worker here, and the language models
         # load now rather than on the first ticket.
-        await asyncio.to_thread(use_rules, settings.classification_file)
+        await asyncio.to_thread(
+            use_rules, settings.classification_file, settings.classification_examples
+        )
         await asyncio.to_thread(preload)
         seeded = await prepare_database(settings, engine)
         client = await connect(settings, stop=stop)

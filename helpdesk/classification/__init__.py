@@ -1,8 +1,9 @@
 """Ticket classification: type, category and priority, with reasons.
 
 `classify` keeps the values the reporter gave and decides only the missing
-ones. The rules come from `helpdesk/config/classification.yaml` unless a
-process calls `use_rules` with another file at start.
+ones. The rules come from `helpdesk/config/classification.yaml` and the
+text model learns from the labelled tickets in `helpdesk/config/examples/`,
+unless a process calls `use_rules` with other files at start.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from pathlib import Path
 
 from helpdesk.classification.classifier import Classifier
 from helpdesk.classification.rules import ClassificationRules, load_rules, parse_rules
+from helpdesk.config import builtin_path
 from helpdesk.domain import Classification, TicketIntake
 
 __all__ = [
+    "EXAMPLES_DIR",
     "ClassificationRules",
     "Classifier",
     "classify",
@@ -25,34 +28,48 @@ __all__ = [
     "use_rules",
 ]
 
+# The labelled tickets the text model learns from, shipped with the package.
+EXAMPLES_DIR = builtin_path("examples")
+
 _lock = threading.Lock()
 _classifier: Classifier | None = None
 
 
-def use_rules(path: str | Path | None) -> Classifier:
+def use_rules(
+    path: str | Path | None = None,
+    examples: str | Path | None = None,
+    *,
+    model: bool = True,
+) -> Classifier:
     """Load a rules file (the built-in one for None) and use it from now on.
 
-    Raises ConfigFileError naming the line of each problem, so a worker that
-    calls this at start refuses to run with a broken file.
+    `examples` is a labelled JSONL file or a folder of them for the text
+    model (the built-in examples for None); `model=False` classifies with
+    the rules alone. Raises ConfigFileError naming the line of each problem
+    in the rules, so a worker that calls this at start refuses to run with a
+    broken file; the examples are read when the model first trains
+    (`preload`).
     """
     global _classifier
-    classifier = Classifier(load_rules(path))
+    sources = [Path(examples) if examples is not None else EXAMPLES_DIR]
+    classifier = Classifier(load_rules(path), sources if model else None)
     with _lock:
         _classifier = classifier
     return classifier
 
 
 def get_classifier() -> Classifier:
-    """Return the process's classifier, loading the built-in rules on first use."""
+    """Return the process's classifier, loading the built-in files on first use."""
     global _classifier
     with _lock:
         if _classifier is None:
-            _classifier = Classifier(load_rules())
+            _classifier = Classifier(load_rules(), [EXAMPLES_DIR])
         return _classifier
 
 
 def preload() -> None:
-    """Load the rules and the language models now, not on the first ticket."""
+    """Load the language models and train the text model now, not on the
+    first ticket."""
     get_classifier().preload()
 
 

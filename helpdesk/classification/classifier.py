@@ -1,6 +1,6 @@
-"""The rule-based ticket classifier.
+"""The ticket classifier: rules, blended with a text model.
 
-The classifier scores signal groups (categories, the nature of the ticket,
+The rules score signal groups (categories, the nature of the ticket,
 impact and urgency levels, flags) from the ticket's words, regular
 expressions over its text, its reporter kind and channel, and its
 attributes. Then it decides in this order:
@@ -13,17 +13,27 @@ attributes. Then it decides in this order:
 3. priority: the impact x urgency matrix, then floors such as "an active
    compromise is P1".
 
+Then the text model (`model.py`), trained on labelled tickets, gives its
+probabilities for each field, and each field takes the label with the
+highest blend of the two: `rules_weight` for the rules' choice plus the rest
+times the model's probability. A P1 that either side sees as likely keeps
+the ticket at P2 or higher.
+
 Every decision keeps the evidence that led to it as readable reasons.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from helpdesk.classification.labelled import FIELDS
 from helpdesk.classification.language import LanguageGuesser
+from helpdesk.classification.model import PAIR, FieldGuess, TextModel, load_examples
 from helpdesk.classification.rules import (
     ClassificationRules,
     Floor,
@@ -76,19 +86,51 @@ class _Decision:
     value: Any
     confidence: float
     reason: str
+    # The strictest priority floor whose condition held, if any.
+    floor: Priority | None = None
+
+
+_LABEL_TYPES: dict[str, type[TicketType] | type[Category] | type[Priority]] = {
+    "type": TicketType,
+    "category": Category,
+    "priority": Priority,
+}
 
 
 class Classifier:
-    """A ticket classifier for one rules file, safe to share between threads."""
+    """A ticket classifier for one rules file, safe to share between threads.
 
-    def __init__(self, rules: ClassificationRules) -> None:
+    `examples` are the labelled files and folders the text model learns
+    from; None leaves the model out (rules only), as does `model.enabled:
+    false` in the rules.
+    """
+
+    def __init__(
+        self, rules: ClassificationRules, examples: Sequence[Path] | None = None
+    ) -> None:
         self.rules = rules
         self.matcher = Matcher(rules.signal_groups(), rules.tiers, rules.matching)
         self.languages = LanguageGuesser(rules.languages, rules.language_detection)
+        self.examples = list(examples) if rules.model.enabled and examples else []
+        self._model: TextModel | None = None
+        self._model_lock = threading.Lock()
 
     def preload(self) -> None:
-        """Load the language models now rather than on the first ticket."""
+        """Load the language models and train the text model now, not on the
+        first ticket. Raises ConfigFileError for a broken examples file."""
         self.languages.load()
+        self.text_model()
+
+    def text_model(self) -> TextModel | None:
+        """Return the text model, training it on first use; None when unused."""
+        if not self.examples:
+            return None
+        with self._model_lock:
+            if self._model is None:
+                self._model = TextModel.train(
+                    load_examples(self.examples), self.rules.model
+                )
+            return self._model
 
     def classify(self, intake: TicketIntake) -> Classification:
         """Classify a ticket; values the reporter gave are kept as they are."""
@@ -135,14 +177,45 @@ class Classifier:
         priority = self._priority(
             scores, category, ticket_type.value, intake.priority, intake.reporter.kind
         )
-
-        reasons += [category.reason, ticket_type.reason, *priority.reason.split("\n")]
-        confidence = (
-            category.confidence * ticket_type.confidence * priority.confidence
-        ) ** (1 / 3)
         vague = scores.get(f"category.{category.value.value}") < (
             rules.triage.min_category_score
         )
+        reasons += [category.reason, ticket_type.reason, *priority.reason.split("\n")]
+        decided = {"type": ticket_type, "category": category, "priority": priority}
+        model = self.text_model()
+        if model is not None:
+            guesses = model.predict(intake)
+            # The model decides alone when it recognises the subject of a
+            # ticket in which the rules found too little.
+            recognised = vague and self._model_sure(guesses)
+            if vague and not recognised:
+                reasons.append(self._describe_unsure(guesses))
+            vague = vague and not recognised
+            pair = guesses.get(PAIR) if rules.model.joint else None
+            # A vague ticket keeps the rules' safe default.
+            open_fields = [name for name in FIELDS if given[name] is None and not vague]
+            if pair is not None and {"type", "category"} & set(open_fields):
+                joint = self._blend_pair(
+                    decided, guesses, given, rules_count=not recognised
+                )
+                if joint is not None:
+                    decided["type"], decided["category"] = joint
+                    reasons.append(joint[0].reason)
+                    open_fields = [n for n in open_fields if n == "priority"]
+            for name in open_fields:
+                if name in guesses:
+                    decided[name] = self._blend(
+                        name, decided[name], guesses[name], rules_count=not recognised
+                    )
+                    reasons.append(decided[name].reason)
+        ticket_type, category, priority = (
+            decided["type"],
+            decided["category"],
+            decided["priority"],
+        )
+        confidence = (
+            category.confidence * ticket_type.confidence * priority.confidence
+        ) ** (1 / 3)
         needs_triage = vague or confidence < rules.triage.below_confidence
         if needs_triage:
             reasons.append(
@@ -164,6 +237,166 @@ class Classifier:
             source="classifier",
             language=language.code if language else None,
         )
+
+    # -- the text model ---------------------------------------------------
+
+    def _model_sure(self, guesses: Mapping[str, FieldGuess]) -> bool:
+        """Return whether the model recognises a ticket the rules find vague.
+
+        The examples label vague messages with the fallback, so a model that
+        is sure of the fallback has recognised a vague message, not its
+        subject: such a ticket still needs triage. So does one the model can
+        only place in the fallback category, the catch-all for vague tickets.
+        """
+        category, ticket_type = guesses.get("category"), guesses.get("type")
+        if category is None or ticket_type is None:
+            return False
+        return (
+            category.probability >= self.rules.model.vague_min_probability
+            and category.label != self.rules.fallback.category.value
+        )
+
+    def _describe_unsure(self, guesses: Mapping[str, FieldGuess]) -> str:
+        guess = guesses.get("category")
+        if guess is None:
+            return "text model: no category model"
+        return (
+            f"text model finds no subject either: category {guess.label} "
+            f"{guess.probability:.2f}"
+        )
+
+    def _blend(
+        self, name: str, rule: _Decision, guess: FieldGuess, *, rules_count: bool
+    ) -> _Decision:
+        """Blend the rules' decision on one field with the model's probabilities.
+
+        With `rules_count` false (the rules found too little to go on) the
+        model decides alone.
+        """
+        settings = self.rules.model
+        rule_label = str(rule.value.value)
+        scores = self._field_scores(name, rule, guess, rules_count)
+        best = max(scores, key=lambda label: scores[label])
+        shown = ", ".join(
+            f"{label} {p:.2f}" for label, p in list(guess.probabilities.items())[:2]
+        )
+        if not rules_count:
+            reason = f"{name} {best} from the text model ({shown})"
+        elif best == rule_label:
+            reason = f"text model on {name}: {shown}; {best} kept"
+        else:
+            reason = f"{name} {best} from the text model ({shown}), not {rule_label}"
+        if name == "priority":
+            best, reason = self._guard_p1(best, reason, rule_label, scores)
+            floor = rule.floor if settings.keep_floors else None
+            if floor is not None and floor.level < Priority(best).level:
+                best = floor.value
+                reason += f"; raised to {best} by a priority floor of the rules"
+        value = _LABEL_TYPES[name](best)
+        return _Decision(value, min(1.0, max(scores.get(best, 0.0), 0.05)), reason)
+
+    def _blend_pair(
+        self,
+        decided: Mapping[str, _Decision],
+        guesses: Mapping[str, FieldGuess],
+        given: Mapping[str, Any],
+        *,
+        rules_count: bool,
+    ) -> tuple[_Decision, _Decision] | None:
+        """Decide type and category together, among the pairs the examples use.
+
+        Each field's labels score as in `_blend`; a pair scores the product of
+        its two labels' scores, and only pairs that the examples use often
+        enough to train on count. A value the reporter gave rules out the
+        pairs without it. Returns None when no usable pair fits.
+        """
+        pair, type_guess, category_guess = (
+            guesses.get(PAIR),
+            guesses.get("type"),
+            guesses.get("category"),
+        )
+        if pair is None or type_guess is None or category_guess is None:
+            return None
+        type_scores = self._field_scores(
+            "type", decided["type"], type_guess, rules_count
+        )
+        category_scores = self._field_scores(
+            "category", decided["category"], category_guess, rules_count
+        )
+        scores: dict[tuple[str, str], float] = {}
+        for label in pair.probabilities:
+            ticket_type, category = label.split("/", 1)
+            if given["type"] is not None and ticket_type != given["type"].value:
+                continue
+            if given["category"] is not None and category != given["category"].value:
+                continue
+            scores[(ticket_type, category)] = type_scores.get(
+                ticket_type, 0.0
+            ) * category_scores.get(category, 0.0)
+        if not scores or max(scores.values()) <= 0:
+            return None
+        best = max(scores, key=lambda key: scores[key])
+        rule_pair = (
+            str(decided["type"].value.value),
+            str(decided["category"].value.value),
+        )
+        chosen = f"{best[0]} / {best[1]}"
+        shown = (
+            f"type {type_guess.label} {type_guess.probability:.2f}, "
+            f"category {category_guess.label} {category_guess.probability:.2f}"
+        )
+        if not rules_count:
+            reason = f"type and category {chosen} from the text model ({shown})"
+        elif best == rule_pair:
+            reason = f"text model on type and category: {shown}; {chosen} kept"
+        else:
+            reason = (
+                f"type and category {chosen} from the text model ({shown}), "
+                f"not {rule_pair[0]} / {rule_pair[1]}"
+            )
+        return (
+            _Decision(
+                TicketType(best[0]), min(1.0, max(type_scores[best[0]], 0.05)), reason
+            ),
+            _Decision(
+                Category(best[1]),
+                min(1.0, max(category_scores[best[1]], 0.05)),
+                reason,
+            ),
+        )
+
+    def _field_scores(
+        self, name: str, rule: _Decision, guess: FieldGuess, rules_count: bool
+    ) -> dict[str, float]:
+        """Blend scores of one field: (1 - w) x probability, plus w for the
+        rules' label (w = 0 when the rules found too little)."""
+        weight = self.rules.model.weight_of_rules(name) if rules_count else 0.0
+        rule_label = str(rule.value.value)
+        scores = {label: (1 - weight) * p for label, p in guess.probabilities.items()}
+        scores[rule_label] = scores.get(rule_label, 0.0) + weight
+        return scores
+
+    def _guard_p1(
+        self, best: str, reason: str, rule_label: str, scores: Mapping[str, float]
+    ) -> tuple[str, str]:
+        """Keep a ticket that may well be P1 at P2 or higher.
+
+        Parking a P1 at P3 or P4 costs `p1_miss_cost` times more than any
+        other miss, so P2 wins over a likelier P3 or P4 when the P1 score
+        times that cost outweighs the difference.
+        """
+        if Priority(best).level <= 2:
+            return best, reason
+        if rule_label == Priority.P1.value:
+            return Priority.P2.value, f"{reason}; kept at P2 because the rules said P1"
+        p1 = scores.get(Priority.P1.value, 0.0)
+        p2 = scores.get(Priority.P2.value, 0.0)
+        if scores[best] - p2 < self.rules.model.p1_miss_cost * p1:
+            return (
+                Priority.P2.value,
+                f"{reason}; kept at P2 because P1 is possible ({p1:.2f})",
+            )
+        return best, reason
 
     # -- evidence ---------------------------------------------------------
 
@@ -589,9 +822,12 @@ class Classifier:
             lines.append(
                 f"priority raised to {priority.value}: safe default for a vague ticket"
             )
+        held_floor: Priority | None = None
         for floor in rules.priority.floors:
             if not self._floor_applies(floor, scores, impact, urgency):
                 continue
+            if held_floor is None or floor.priority.level < held_floor.level:
+                held_floor = floor.priority
             if floor.priority.level < priority.level:
                 priority = floor.priority
                 detail = (
@@ -609,7 +845,7 @@ class Classifier:
         if not urgency_found:
             confidence *= 0.8
         lines[-1] += f" ({confidence:.2f})" if len(lines) == 3 else ""
-        return _Decision(priority, confidence, "\n".join(lines))
+        return _Decision(priority, confidence, "\n".join(lines), held_floor)
 
     def _operational_request(self, scores: _Scores) -> bool:
         """Return whether a request names a deadline or a production effect."""

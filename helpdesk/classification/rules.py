@@ -352,6 +352,75 @@ class Ownership(Strict):
     )
 
 
+class ModelSettings(Strict):
+    """The text model learned from labelled tickets, and how it meets the rules."""
+
+    enabled: bool = True
+    regularisation: float = Field(
+        default=10.0,
+        gt=0,
+        description="C of the logistic regression: higher fits the examples closer",
+    )
+    char_ngrams: tuple[int, int] = (2, 5)
+    max_chars: int = Field(default=3000, ge=100, le=200_000)
+    rules_weight: dict[Literal["type", "category", "priority"], float] = Field(
+        default_factory=dict,
+        description="weight of the rules' decision against the model's "
+        "probabilities, 0 (model only) to 1 (rules only); 0.5 if unset",
+    )
+    balanced: list[Literal["type", "category", "priority"]] = Field(
+        default_factory=list,
+        description="fields whose labels weigh inversely to how often the "
+        "examples use them, so a common label does not win every close call",
+    )
+    p1_miss_cost: float = Field(
+        default=4.0,
+        ge=0,
+        description="how many times worse a P1 parked at P3 or P4 is than any "
+        "other miss; higher keeps more doubtful tickets at P2",
+    )
+    joint: bool = Field(
+        default=True,
+        description="decide type and category together, as a pair the "
+        "examples use, rather than each on its own",
+    )
+    keep_floors: bool = Field(
+        default=True,
+        description="the priority floors of the rules hold after the blend too",
+    )
+    vague_min_probability: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="model probability needed to classify a ticket in which "
+        "the rules find too little to go on",
+    )
+
+    @field_validator("char_ngrams")
+    @classmethod
+    def _ngrams(cls, value: tuple[int, int]) -> tuple[int, int]:
+        low, high = value
+        if not 1 <= low <= high <= 8:
+            raise ValueError(
+                "char_ngrams must be [shortest, longest] with 1 <= shortest <= "
+                "longest <= 8, for example [2, 5]"
+            )
+        return value
+
+    @field_validator("rules_weight")
+    @classmethod
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, weight in value.items():
+            if not 0 <= weight <= 1:
+                raise ValueError(
+                    f"rules_weight.{name} must be from 0 to 1, not {weight}"
+                )
+        return value
+
+    def weight_of_rules(self, name: str) -> float:
+        return self.rules_weight.get(name, 0.5)  # type: ignore[call-overload]
+
+
 class ClassificationRules(Strict):
     """The whole rules file."""
 
@@ -373,6 +442,7 @@ class ClassificationRules(Strict):
     priors: Priors = Field(default_factory=Priors)
     attributes: AttributeRules
     priority: PriorityRules
+    model: ModelSettings = Field(default_factory=ModelSettings)
 
     @field_validator("languages")
     @classmethod

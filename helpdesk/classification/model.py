@@ -1,0 +1,223 @@
+"""A text model that learns type, category and priority from labelled tickets.
+
+The rules in `classification.yaml` know the words that a lead listed; the
+model learns from whole tickets that leads labelled (the JSONL files in
+`helpdesk/config/examples/`), so it also knows wording that nobody listed
+and weighs the signals against each other the way the labels did.
+
+It is a logistic regression per field over character n-grams (which cope
+with inflection, typos and languages without a stemmer) and word unigrams
+and bigrams, both TF-IDF weighted, from scikit-learn. It trains when the
+process loads the classifier, in a few seconds, so a lead who adds labelled
+tickets only restarts the worker; nothing binary is stored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion
+
+from helpdesk.classification.labelled import FIELDS, LabelledTicket, read_labelled
+from helpdesk.classification.rules import ModelSettings
+from helpdesk.classification.text import fold
+from helpdesk.config import ConfigFileError
+from helpdesk.domain import TicketIntake
+
+# At least this many examples of a label before the model may predict it.
+MIN_EXAMPLES_PER_LABEL = 3
+# The joint field "type/category": one model for the pair, so that the type
+# and the category it predicts belong together.
+PAIR = "pair"
+
+
+def _labels(
+    tickets: Sequence[LabelledTicket], name: str
+) -> tuple[list[int], list[str]]:
+    """Return the rows and labels to train field `name` on, leaving out
+    labels with fewer than MIN_EXAMPLES_PER_LABEL examples."""
+    found: list[tuple[int, str]] = []
+    for row, ticket in enumerate(tickets):
+        expected = ticket.expected
+        if name == PAIR:
+            if "type" in expected and "category" in expected:
+                found.append((row, f"{expected['type']}/{expected['category']}"))
+        elif name in expected:
+            found.append((row, expected[name]))
+    counts: dict[str, int] = {}
+    for _, label in found:
+        counts[label] = counts.get(label, 0) + 1
+    kept = [
+        (row, label) for row, label in found if counts[label] >= MIN_EXAMPLES_PER_LABEL
+    ]
+    return [row for row, _ in kept], [label for _, label in kept]
+
+
+@dataclass(frozen=True)
+class FieldGuess:
+    """The model's probabilities for one field, the likeliest label first."""
+
+    probabilities: dict[str, float]
+
+    @property
+    def label(self) -> str:
+        return next(iter(self.probabilities))
+
+    @property
+    def probability(self) -> float:
+        return next(iter(self.probabilities.values()))
+
+
+def model_text(intake: TicketIntake, max_chars: int) -> str:
+    """Return the text the model reads: channel, reporter, title twice, body.
+
+    The title counts twice because it is the reporter's own summary. The
+    channel and reporter kind become tokens ("channel_monitoring") so the
+    model can learn, say, that a monitoring alert is seldom a request.
+    """
+    title = fold(intake.title)
+    body = fold(intake.description[:max_chars])
+    attributes = " ".join(
+        f"{key} {value}" for key, value in sorted(intake.attributes.items())
+    )
+    return (
+        f"channel_{intake.channel.value} reporter_{intake.reporter.kind.value} "
+        f"{title} {title} {body} {fold(attributes[:max_chars])}"
+    )
+
+
+def load_examples(paths: Sequence[Path]) -> list[LabelledTicket]:
+    """Read labelled tickets from files and folders (every `*.jsonl` in them).
+
+    Raises ConfigFileError naming each bad line, or a path that does not
+    exist or holds no examples, so a worker refuses to start on a broken
+    examples file rather than training on part of it.
+    """
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(path.glob("*.jsonl")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ConfigFileError(
+                f"classification examples: {path} does not exist; point "
+                "HELPDESK_CLASSIFICATION_EXAMPLES at a folder of labelled "
+                "*.jsonl files or at one such file"
+            )
+    tickets: list[LabelledTicket] = []
+    problems: list[str] = []
+    for file in files:
+        try:
+            read, bad = read_labelled(file)
+        except UnicodeDecodeError as exc:
+            raise ConfigFileError(
+                f"classification examples: {file} is not UTF-8 text ({exc.reason} "
+                f"at byte {exc.start}); save it as UTF-8"
+            ) from exc
+        tickets.extend(read)
+        problems.extend(bad)
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise ConfigFileError(
+            f"classification examples: {len(problems)} bad line(s); fix or remove "
+            f"them:\n  {shown}{more}"
+        )
+    if not tickets:
+        raise ConfigFileError(
+            "classification examples: no labelled tickets found in "
+            f"{', '.join(str(p) for p in paths)}; add *.jsonl files in the "
+            "labelled format (docs/labelling.md) or set model.enabled to false "
+            "in the rules file"
+        )
+    return tickets
+
+
+class TextModel:
+    """Trained per-field models over one shared feature space; thread-safe to read."""
+
+    def __init__(
+        self,
+        features: FeatureUnion,
+        models: dict[str, LogisticRegression],
+        settings: ModelSettings,
+        examples: int,
+        seconds: float,
+    ) -> None:
+        self._features = features
+        self._models = models
+        self.settings = settings
+        self.examples = examples
+        self.train_seconds = seconds
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return tuple(self._models)
+
+    @classmethod
+    def train(
+        cls, tickets: Sequence[LabelledTicket], settings: ModelSettings
+    ) -> TextModel:
+        """Fit the features and one model per field that has enough labels."""
+        started = time.perf_counter()
+        features = FeatureUnion(
+            [
+                (
+                    "chars",
+                    TfidfVectorizer(
+                        analyzer="char_wb",
+                        ngram_range=(settings.char_ngrams[0], settings.char_ngrams[1]),
+                        sublinear_tf=True,
+                        min_df=2,
+                        dtype=np.float32,
+                    ),
+                ),
+                (
+                    "words",
+                    TfidfVectorizer(
+                        analyzer="word",
+                        ngram_range=(1, 2),
+                        sublinear_tf=True,
+                        token_pattern=r"(?u)\b\w+\b",
+                        dtype=np.float32,
+                    ),
+                ),
+            ]
+        )
+        texts = [model_text(t.intake, settings.max_chars) for t in tickets]
+        matrix = features.fit_transform(texts)
+        models: dict[str, LogisticRegression] = {}
+        for name in (*FIELDS, PAIR):
+            rows, labels = _labels(tickets, name)
+            if len(set(labels)) < 2:
+                continue
+            model = LogisticRegression(
+                C=settings.regularisation,
+                max_iter=3000,
+                class_weight="balanced" if name in settings.balanced else None,
+            )
+            model.fit(matrix[rows], labels)
+            models[name] = model
+        return cls(
+            features, models, settings, len(tickets), time.perf_counter() - started
+        )
+
+    def predict(self, intake: TicketIntake) -> dict[str, FieldGuess]:
+        """Return each trained field's label probabilities for one ticket."""
+        row = self._features.transform([model_text(intake, self.settings.max_chars)])
+        guesses: dict[str, FieldGuess] = {}
+        for name, model in self._models.items():
+            probabilities = model.predict_proba(row)[0]
+            ranked = sorted(
+                zip(model.classes_, probabilities, strict=True),
+                key=lambda pair: -pair[1],
+            )
+            guesses[name] = FieldGuess({str(label): float(p) for label, p in ranked})
+        return guesses
