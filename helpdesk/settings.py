@@ -43,6 +43,11 @@ class Settings(BaseSettings):
         description="labelled JSONL file, or folder of them, that the text model "
         "learns from; the built-in examples when unset",
     )
+    model_cache_dir: Path | None = Field(
+        default=None,
+        description="where the trained text model is kept between starts; "
+        "$XDG_CACHE_HOME/helpdesk or ~/.cache/helpdesk when unset",
+    )
     notification_channel: str = Field(default="log", description="log or webhook")
     webhook_url: str | None = None
     webhook_secret: str | None = Field(default=None, repr=False)

@@ -69,6 +69,26 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def trained_model_cache() -> Path:
+    """Train the text model once per checkout and share it with every process.
+
+    Workers started by the tests (`helpdesk up`, `python -m worker`) inherit
+    HELPDESK_MODEL_CACHE_DIR and load the cached model in about a second,
+    rather than each spending tens of seconds training it.
+    """
+    from helpdesk.classification import get_classifier
+    from helpdesk.classification.model import cache_key
+
+    folder = Path(__file__).resolve().parent.parent / ".pytest_cache" / "text-model"
+    os.environ["HELPDESK_MODEL_CACHE_DIR"] = str(folder)
+    classifier = get_classifier()
+    key = cache_key(classifier.examples, classifier.rules.model)
+    if not (folder / f"text-model-{key}.pickle").is_file():
+        classifier.preload()
+    return folder
+
+
 @pytest.fixture
 def unique_task_queue() -> str:
     return f"tq-{uuid.uuid4().hex[:12]}"

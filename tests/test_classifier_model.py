@@ -16,7 +16,7 @@ from helpdesk.classification import (
     parse_rules,
 )
 from helpdesk.classification.labelled import read_labelled
-from helpdesk.classification.model import TextModel, load_examples
+from helpdesk.classification.model import TextModel, load_examples, load_or_train
 from helpdesk.config import ConfigFileError
 from helpdesk.domain import Priority, TicketIntake
 
@@ -217,6 +217,26 @@ def test_examples_that_are_not_utf8(tmp_path: Path) -> None:
         load_examples([path])
 
 
+def test_examples_file_that_cannot_be_read(tmp_path: Path) -> None:
+    (tmp_path / "gone.jsonl").symlink_to(tmp_path / "deleted.jsonl")
+
+    with pytest.raises(ConfigFileError, match=r"cannot read .*gone\.jsonl"):
+        load_examples([tmp_path])
+
+
+@pytest.mark.parametrize("count", [1, 2, len(EXAMPLES)])
+def test_examples_with_one_label_per_field(tmp_path: Path, count: int) -> None:
+    # Every ticket labelled alike: no field has two labels to tell apart.
+    path = tmp_path / "alike.jsonl"
+    alike = [
+        labelled(f"payout {n} missing", "never arrived", **PAYOUT) for n in range(count)
+    ]
+    path.write_text("\n".join(alike) + "\n", encoding="utf-8")
+
+    with pytest.raises(ConfigFileError, match="would learn nothing"):
+        TextModel.train(load_examples([path]), load_rules().model)
+
+
 def test_broken_examples_stop_preload(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text("{not json\n", encoding="utf-8")
@@ -259,3 +279,50 @@ def test_shipped_examples_are_clean_and_cover_every_label() -> None:
     assert len(seen["type"]) == 6
     assert len(seen["category"]) == 6
     assert seen["priority"] == {"P1", "P2", "P3", "P4"}
+
+
+def test_trained_model_is_cached_and_reused(examples: Path, tmp_path: Path) -> None:
+    settings = load_rules().model
+    cache = tmp_path / "cache"
+
+    first = load_or_train([examples], settings, cache)
+    files = list(cache.glob("text-model-*.pickle"))
+    second = load_or_train([examples], settings, cache)
+
+    assert len(files) == 1
+    assert files[0].stat().st_mode & 0o077 == 0
+    assert second is not first
+    assert second.train_seconds == first.train_seconds
+    probe = ticket("Avatar chooser is just blank squares")
+    assert second.predict(probe) == first.predict(probe)
+
+
+def test_changed_examples_train_a_new_model(examples: Path, tmp_path: Path) -> None:
+    settings = load_rules().model
+    cache = tmp_path / "cache"
+    load_or_train([examples], settings, cache)
+
+    with (examples / "few.jsonl").open("a", encoding="utf-8") as file:
+        file.write(EXAMPLES[0].replace("Monday", "Tuesday") + "\n")
+    load_or_train([examples], settings, cache)
+
+    assert len(list(cache.glob("text-model-*.pickle"))) == 2
+
+
+@pytest.mark.parametrize("damage", ["writable by others", "truncated"])
+def test_suspect_cache_file_is_not_loaded(
+    examples: Path, tmp_path: Path, damage: str
+) -> None:
+    settings = load_rules().model
+    cache = tmp_path / "cache"
+    first = load_or_train([examples], settings, cache)
+    (cached,) = cache.glob("text-model-*.pickle")
+    if damage == "writable by others":
+        cached.chmod(0o666)
+    else:
+        cached.write_bytes(cached.read_bytes()[:100])
+
+    again = load_or_train([examples], settings, cache)
+
+    assert again.train_seconds != first.train_seconds  # trained, not loaded
+    assert again.predict(ticket("payout missing"))["category"].label == "payment"

@@ -150,7 +150,10 @@ async def run_worker(settings: Settings) -> None:
         # A broken rules file stops the worker here, and the language models
         # load now rather than on the first ticket.
         await asyncio.to_thread(
-            use_rules, settings.classification_file, settings.classification_examples
+            use_rules,
+            settings.classification_file,
+            settings.classification_examples,
+            cache_dir=settings.model_cache_dir,
         )
         await asyncio.to_thread(preload)
         seeded = await prepare_database(settings, engine)

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 from helpdesk.classification.classifier import Classifier
+from helpdesk.classification.model import default_cache_dir
 from helpdesk.classification.rules import ClassificationRules, load_rules, parse_rules
 from helpdesk.config import builtin_path
 from helpdesk.domain import Classification, TicketIntake
@@ -40,6 +41,7 @@ def use_rules(
     examples: str | Path | None = None,
     *,
     model: bool = True,
+    cache_dir: Path | None = None,
 ) -> Classifier:
     """Load a rules file (the built-in one for None) and use it from now on.
 
@@ -48,11 +50,16 @@ def use_rules(
     the rules alone. Raises ConfigFileError naming the line of each problem
     in the rules, so a worker that calls this at start refuses to run with a
     broken file; the examples are read when the model first trains
-    (`preload`).
+    (`preload`). The trained model is cached in `cache_dir`, by default
+    `~/.cache/helpdesk`.
     """
     global _classifier
     sources = [Path(examples) if examples is not None else EXAMPLES_DIR]
-    classifier = Classifier(load_rules(path), sources if model else None)
+    classifier = Classifier(
+        load_rules(path),
+        sources if model else None,
+        cache_dir or default_cache_dir(),
+    )
     with _lock:
         _classifier = classifier
     return classifier
@@ -63,7 +70,7 @@ def get_classifier() -> Classifier:
     global _classifier
     with _lock:
         if _classifier is None:
-            _classifier = Classifier(load_rules(), [EXAMPLES_DIR])
+            _classifier = Classifier(load_rules(), [EXAMPLES_DIR], default_cache_dir())
         return _classifier
 
 

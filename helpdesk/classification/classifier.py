@@ -33,7 +33,7 @@ from typing import Any
 
 from helpdesk.classification.labelled import FIELDS
 from helpdesk.classification.language import LanguageGuesser
-from helpdesk.classification.model import PAIR, FieldGuess, TextModel, load_examples
+from helpdesk.classification.model import PAIR, FieldGuess, TextModel, load_or_train
 from helpdesk.classification.rules import (
     ClassificationRules,
     Floor,
@@ -102,16 +102,21 @@ class Classifier:
 
     `examples` are the labelled files and folders the text model learns
     from; None leaves the model out (rules only), as does `model.enabled:
-    false` in the rules.
+    false` in the rules. `cache_dir` keeps the trained model between
+    processes (None: train in every process).
     """
 
     def __init__(
-        self, rules: ClassificationRules, examples: Sequence[Path] | None = None
+        self,
+        rules: ClassificationRules,
+        examples: Sequence[Path] | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
         self.rules = rules
         self.matcher = Matcher(rules.signal_groups(), rules.tiers, rules.matching)
         self.languages = LanguageGuesser(rules.languages, rules.language_detection)
         self.examples = list(examples) if rules.model.enabled and examples else []
+        self.cache_dir = cache_dir
         self._model: TextModel | None = None
         self._model_lock = threading.Lock()
 
@@ -127,8 +132,8 @@ class Classifier:
             return None
         with self._model_lock:
             if self._model is None:
-                self._model = TextModel.train(
-                    load_examples(self.examples), self.rules.model
+                self._model = load_or_train(
+                    self.examples, self.rules.model, self.cache_dir
                 )
             return self._model
 

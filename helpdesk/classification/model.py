@@ -8,18 +8,26 @@ and weighs the signals against each other the way the labels did.
 It is a logistic regression per field over character n-grams (which cope
 with inflection, typos and languages without a stemmer) and word unigrams
 and bigrams, both TF-IDF weighted, from scikit-learn. It trains when the
-process loads the classifier, in a few seconds, so a lead who adds labelled
-tickets only restarts the worker; nothing binary is stored.
+process loads the classifier, so a lead who adds labelled tickets only
+restarts the worker. The trained model is cached per user (see
+`load_or_train`), so only the first start after a change pays for training.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
+import stat
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import sklearn
+import structlog
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
@@ -29,6 +37,8 @@ from helpdesk.classification.rules import ModelSettings
 from helpdesk.classification.text import fold
 from helpdesk.config import ConfigFileError
 from helpdesk.domain import TicketIntake
+
+log = structlog.get_logger(__name__)
 
 # At least this many examples of a label before the model may predict it.
 MIN_EXAMPLES_PER_LABEL = 3
@@ -96,8 +106,8 @@ def load_examples(paths: Sequence[Path]) -> list[LabelledTicket]:
     """Read labelled tickets from files and folders (every `*.jsonl` in them).
 
     Raises ConfigFileError naming each bad line, or a path that does not
-    exist or holds no examples, so a worker refuses to start on a broken
-    examples file rather than training on part of it.
+    exist, cannot be read or holds no examples, so a worker refuses to start
+    on a broken examples file rather than training on part of it.
     """
     files: list[Path] = []
     for path in paths:
@@ -120,6 +130,12 @@ def load_examples(paths: Sequence[Path]) -> list[LabelledTicket]:
             raise ConfigFileError(
                 f"classification examples: {file} is not UTF-8 text ({exc.reason} "
                 f"at byte {exc.start}); save it as UTF-8"
+            ) from exc
+        except OSError as exc:
+            # A dangling link, a folder named *.jsonl, or no read permission.
+            raise ConfigFileError(
+                f"classification examples: cannot read {file}: {exc.strerror}; "
+                "make it a readable file or remove it"
             ) from exc
         tickets.extend(read)
         problems.extend(bad)
@@ -165,8 +181,28 @@ class TextModel:
     def train(
         cls, tickets: Sequence[LabelledTicket], settings: ModelSettings
     ) -> TextModel:
-        """Fit the features and one model per field that has enough labels."""
+        """Fit the features and one model per field that has enough labels.
+
+        Raises ConfigFileError when no field has enough, because a model
+        that learned nothing would leave the classifier on the rules alone
+        without saying so.
+        """
         started = time.perf_counter()
+        # Checked before the features are fitted, which fail on fewer than
+        # two tickets.
+        trainable: dict[str, tuple[list[int], list[str]]] = {}
+        for name in (*FIELDS, PAIR):
+            rows, labels = _labels(tickets, name)
+            if len(set(labels)) >= 2:
+                trainable[name] = (rows, labels)
+        if not trainable:
+            raise ConfigFileError(
+                f"classification examples: the {len(tickets)} labelled tickets "
+                "give no field two labels with at least "
+                f"{MIN_EXAMPLES_PER_LABEL} tickets each, so the text model "
+                "would learn nothing; add tickets with other labels or set "
+                "model.enabled to false in the rules file"
+            )
         features = FeatureUnion(
             [
                 (
@@ -194,10 +230,7 @@ class TextModel:
         texts = [model_text(t.intake, settings.max_chars) for t in tickets]
         matrix = features.fit_transform(texts)
         models: dict[str, LogisticRegression] = {}
-        for name in (*FIELDS, PAIR):
-            rows, labels = _labels(tickets, name)
-            if len(set(labels)) < 2:
-                continue
+        for name, (rows, labels) in trainable.items():
             model = LogisticRegression(
                 C=settings.regularisation,
                 max_iter=3000,
@@ -221,3 +254,104 @@ class TextModel:
             )
             guesses[name] = FieldGuess({str(label): float(p) for label, p in ranked})
         return guesses
+
+
+# Bump when the pickled TextModel changes shape, so old cache files retrain.
+_CACHE_FORMAT = 1
+
+
+def default_cache_dir() -> Path:
+    """Return `$HELPDESK_MODEL_CACHE_DIR`, `$XDG_CACHE_HOME/helpdesk`, or
+    `~/.cache/helpdesk`."""
+    configured = os.environ.get("HELPDESK_MODEL_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "helpdesk"
+
+
+def _example_files(paths: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        files.extend(sorted(path.glob("*.jsonl")) if path.is_dir() else [path])
+    return files
+
+
+def cache_key(paths: Sequence[Path], settings: ModelSettings) -> str:
+    """Return a digest of everything the trained model depends on: the
+    examples' bytes, the model settings and the library versions."""
+    digest = hashlib.sha256()
+    digest.update(f"{_CACHE_FORMAT} {sklearn.__version__} {np.__version__}".encode())
+    digest.update(settings.model_dump_json().encode())
+    for file in _example_files(paths):
+        digest.update(file.name.encode() + b"\0")
+        digest.update(file.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def _private(path: Path) -> bool:
+    """Return whether `path` belongs to this user and nobody else can write it.
+
+    The cache holds pickles, and unpickling runs code, so a file that
+    another user could have written is never loaded.
+    """
+    info = path.stat()
+    return info.st_uid == os.getuid() and not info.st_mode & (
+        stat.S_IWGRP | stat.S_IWOTH
+    )
+
+
+def load_or_train(
+    paths: Sequence[Path], settings: ModelSettings, cache_dir: Path | None
+) -> TextModel:
+    """Return the model for these examples, from the cache when it has it.
+
+    Training takes seconds to tens of seconds, so a trained model is kept
+    in `cache_dir` under a digest of its inputs; a change to an example or
+    a setting trains a new one. None trains without a cache. Raises
+    ConfigFileError for broken examples.
+    """
+    if cache_dir is None:
+        return TextModel.train(load_examples(paths), settings)
+    try:
+        key = cache_key(paths, settings)
+    except OSError:
+        key = ""  # load_examples below names the unreadable path
+    cached = cache_dir / f"text-model-{key}.pickle"
+    if key and cached.is_file():
+        try:
+            if _private(cached) and _private(cache_dir):
+                with cached.open("rb") as file:
+                    model = pickle.load(file)  # noqa: S301 (checked owner above)
+                if isinstance(model, TextModel):
+                    log.info("classifier.model.cached", path=str(cached))
+                    return model
+            log.warning("classifier.model.cache_ignored", path=str(cached))
+        except Exception as exc:  # a truncated or foreign file: train again
+            log.warning(
+                "classifier.model.cache_unreadable", path=str(cached), error=str(exc)
+            )
+    model = TextModel.train(load_examples(paths), settings)
+    log.info(
+        "classifier.model.trained",
+        examples=model.examples,
+        seconds=round(model.train_seconds, 2),
+    )
+    if key:
+        _store(model, cached)
+    return model
+
+
+def _store(model: TextModel, path: Path) -> None:
+    """Write the model atomically; a cache that cannot be written only logs."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            dir=path.parent, prefix=".text-model-", delete=False
+        ) as file:
+            pickle.dump(model, file, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(file.name, path)
+    except OSError as exc:
+        log.warning(
+            "classifier.model.cache_not_written", path=str(path), error=str(exc)
+        )
