@@ -137,9 +137,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     configure_logging(settings)
+    from helpdesk.config import ConfigFileError
     from worker.main import run_worker
 
-    asyncio.run(run_worker(settings))
+    try:
+        asyncio.run(run_worker(settings))
+    except ConfigFileError as exc:
+        # run_worker has logged it; a bad file is a usage error, not a crash.
+        _echo(f"error: {exc}", error=True)
+        return EXIT_USAGE
     return 0
 
 
@@ -226,6 +232,12 @@ def cmd_classify(args: argparse.Namespace) -> int:
     from helpdesk.settings import get_settings
 
     settings = get_settings()
+    # Opened before the model trains, so a bad path fails at once.
+    try:
+        report = args.out.open("w", encoding="utf-8") if args.out else None
+    except OSError as exc:
+        _echo(f"error: cannot write {args.out}: {exc.strerror}", error=True)
+        return EXIT_USAGE
     try:
         classifier = use_rules(
             settings.classification_file,
@@ -234,11 +246,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
         )
         classifier.preload()
     except ConfigFileError as exc:
+        if report is not None:
+            report.close()
         _echo(f"error: {exc}", error=True)
-        return 2
-    if args.out is None:
+        return EXIT_USAGE
+    if report is None:
         return run_eval(args.eval, explain=args.explain, classifier=classifier)
-    with args.out.open("w", encoding="utf-8") as report:
+    with report:
         return run_eval(
             args.eval, explain=args.explain, out=report, classifier=classifier
         )

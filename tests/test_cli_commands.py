@@ -195,3 +195,34 @@ def test_migrate_reports_what_it_did(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert "the database schema is up to date (revision 0002)" in again.stdout
     assert "none added" in again.stdout
+
+
+def test_worker_refuses_broken_examples(tmp_path: Path) -> None:
+    examples = tmp_path / "examples.jsonl"
+    examples.write_text('{"title": "x", "expected": {"type": "oops"}}\n')
+    env = {
+        "HELPDESK_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "HELPDESK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'h.db'}",
+        "HELPDESK_CLASSIFICATION_EXAMPLES": str(examples),
+    }
+
+    result = helpdesk("worker", env=env)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "error: classification examples: 1 bad line(s)" in result.stderr
+    assert f"{examples}:1: expected type 'oops'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_classify_rejects_unwritable_out(tmp_path: Path) -> None:
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text(
+        '{"title": "Withdrawal never arrived", "expected": {"priority": "P2"}}\n'
+    )
+    out = tmp_path / "missing-folder" / "report.txt"
+
+    result = helpdesk("classify", "--eval", str(labelled), "--out", str(out))
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"error: cannot write {out}: No such file or directory" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -106,7 +106,7 @@ def load_examples(paths: Sequence[Path]) -> list[LabelledTicket]:
     """Read labelled tickets from files and folders (every `*.jsonl` in them).
 
     Raises ConfigFileError naming each bad line, or a path that does not
-    exist, cannot be read or holds no examples, so a worker refuses to start
+    exist, cannot be read or contains no examples, so a worker refuses to start
     on a broken examples file rather than training on part of it.
     """
     files: list[Path] = []
