@@ -15,6 +15,7 @@ from helpdesk.classification import (
     load_rules,
     parse_rules,
 )
+from helpdesk.classification import model as model_module
 from helpdesk.classification.labelled import read_labelled
 from helpdesk.classification.model import TextModel, load_examples, load_or_train
 from helpdesk.config import ConfigFileError
@@ -307,6 +308,30 @@ def test_changed_examples_train_a_new_model(examples: Path, tmp_path: Path) -> N
     load_or_train([examples], settings, cache)
 
     assert len(list(cache.glob("text-model-*.pickle"))) == 2
+
+
+def test_changed_training_code_trains_a_new_model(
+    examples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stand-in for model.py, so that the test can edit the training code.
+    code = tmp_path / "model.py"
+    code.write_text("min_df = 1\n", encoding="utf-8")
+    monkeypatch.setattr(model_module, "_TRAINING_CODE", (code,))
+    settings = load_rules().model
+    cache = tmp_path / "cache"
+    load_or_train([examples], settings, cache)
+
+    code.write_text("min_df = 2\n", encoding="utf-8")
+    load_or_train([examples], settings, cache)
+
+    assert len(list(cache.glob("text-model-*.pickle"))) == 2
+
+
+def test_training_code_is_in_the_cache_key() -> None:
+    names = {path.name for path in model_module._TRAINING_CODE}
+
+    assert names == {"model.py", "text.py", "labelled.py"}
+    assert all(path.is_file() for path in model_module._TRAINING_CODE)
 
 
 @pytest.mark.parametrize("damage", ["writable by others", "truncated"])

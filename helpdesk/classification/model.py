@@ -258,6 +258,11 @@ class TextModel:
 
 # Bump when the pickled TextModel changes shape, so old cache files retrain.
 _CACHE_FORMAT = 1
+# Source files of the code that builds the model's text, features and
+# labels. Editing one trains a new model, as editing an example does.
+_TRAINING_CODE = tuple(
+    Path(__file__).with_name(name) for name in ("model.py", "text.py", "labelled.py")
+)
 
 
 def default_cache_dir() -> Path:
@@ -279,10 +284,13 @@ def _example_files(paths: Sequence[Path]) -> list[Path]:
 
 def cache_key(paths: Sequence[Path], settings: ModelSettings) -> str:
     """Return a digest of everything the trained model depends on: the
-    examples' bytes, the model settings and the library versions."""
+    examples' bytes, the model settings, the training code and the library
+    versions."""
     digest = hashlib.sha256()
     digest.update(f"{_CACHE_FORMAT} {sklearn.__version__} {np.__version__}".encode())
     digest.update(settings.model_dump_json().encode())
+    for file in _TRAINING_CODE:
+        digest.update(file.read_bytes())
     for file in _example_files(paths):
         digest.update(file.name.encode() + b"\0")
         digest.update(file.read_bytes())
