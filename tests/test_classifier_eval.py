@@ -30,13 +30,14 @@ class Floor:
 # examples, and never used to train or tune. Each was scored once with the
 # finished configuration (docs/benchmarks.md has those first figures); the
 # floors sit just under the figures now, to catch a regression. Holdout A
-# rewords the kinds of ../shared/tickets/sample.jsonl, holdout B is a broad
+# and C reword the kinds of the shared sample tickets, holdout B is a broad
 # week of tickets. Where a floor is below the target of the issue (priority
 # 75%, within one level 95%, no P1 at P3 or P4), the shortfall is real and
 # recorded in docs/benchmarks.md, not hidden here.
 HELD_OUT = {
     "classification_holdout_a.jsonl": Floor(90, 0.88, 0.92, 0.70, 0.95, 0),
     "classification_holdout_b.jsonl": Floor(100, 0.89, 0.89, 0.73, 0.97, 0),
+    "classification_holdout_c.jsonl": Floor(60, 0.88, 0.90, 0.65, 0.96, 0),
 }
 
 
