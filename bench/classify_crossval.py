@@ -58,7 +58,7 @@ def main() -> int:
     )
     parser.add_argument("--joint", choices=["on", "off"], help="pair model for type")
     parser.add_argument(
-        "--floors", choices=["keep", "drop"], help="whether rule floors hold"
+        "--floors", choices=["keep", "drop", "policy"], help="whether rule floors hold"
     )
     args = parser.parse_args()
 
@@ -80,7 +80,14 @@ def main() -> int:
     if args.joint is not None:
         changes["joint"] = args.joint == "on"
     if args.floors is not None:
-        changes["keep_floors"] = args.floors == "keep"
+        changes["keep_floors"] = args.floors != "drop"
+        changes["floors_after_blend"] = None
+        if args.floors == "policy":
+            changes["floors_after_blend"] = [
+                "active compromise",
+                "responsible gambling requests are handled the same day",
+                "a player's money is missing or stuck",
+            ]
     if changes:
         rules = rules.model_copy(
             update={"model": rules.model.model_copy(update=changes)}

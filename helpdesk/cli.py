@@ -243,6 +243,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
             settings.classification_file,
             settings.classification_examples,
             model=not args.rules_only,
+            cache_dir=settings.model_cache_dir,
         )
         classifier.preload()
     except ConfigFileError as exc:

@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     classification_examples: Path | None = Field(
         default=None,
         description="labelled JSONL file, or folder of them, that the text model "
-        "learns from; the built-in examples when unset",
+        "learns from besides the built-in examples",
     )
     model_cache_dir: Path | None = Field(
         default=None,

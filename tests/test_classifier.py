@@ -339,7 +339,9 @@ def test_mixed_languages() -> None:
 
     assert result.category is Category.PAYMENT
     assert result.type is TicketType.PAYMENT_ISSUE
-    assert result.priority is Priority.P1
+    # All withdrawals by one method: P1 if it is the main method, P2 if the
+    # others still work (docs/labelling.md); the ticket does not say which.
+    assert result.priority in (Priority.P1, Priority.P2)
 
 
 def test_platform_outage_is_p1() -> None:

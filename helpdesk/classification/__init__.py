@@ -45,8 +45,8 @@ def use_rules(
 ) -> Classifier:
     """Load a rules file (the built-in one for None) and use it from now on.
 
-    `examples` is a labelled JSONL file or a folder of them for the text
-    model (the built-in examples for None); `model=False` classifies with
+    `examples` is a labelled JSONL file or a folder of them that the text
+    model learns from besides the built-in examples; `model=False` classifies with
     the rules alone. Raises ConfigFileError naming the line of each problem
     in the rules, so a worker that calls this at start refuses to run with a
     broken file; the examples are read when the model first trains
@@ -54,7 +54,7 @@ def use_rules(
     `~/.cache/helpdesk`.
     """
     global _classifier
-    sources = [Path(examples) if examples is not None else EXAMPLES_DIR]
+    sources = [EXAMPLES_DIR, *([Path(examples)] if examples is not None else [])]
     classifier = Classifier(
         load_rules(path),
         sources if model else None,

@@ -86,8 +86,8 @@ class _Decision:
     value: Any
     confidence: float
     reason: str
-    # The strictest priority floor whose condition held, if any.
-    floor: Priority | None = None
+    # The priority floors whose conditions held.
+    floors: tuple[Floor, ...] = ()
 
 
 _LABEL_TYPES: dict[str, type[TicketType] | type[Category] | type[Priority]] = {
@@ -293,10 +293,22 @@ class Classifier:
             reason = f"{name} {best} from the text model ({shown}), not {rule_label}"
         if name == "priority":
             best, reason = self._guard_p1(best, reason, rule_label, scores)
-            floor = rule.floor if settings.keep_floors else None
-            if floor is not None and floor.level < Priority(best).level:
-                best = floor.value
-                reason += f"; raised to {best} by a priority floor of the rules"
+            kept = [
+                floor
+                for floor in rule.floors
+                if settings.keep_floors
+                and (
+                    settings.floors_after_blend is None
+                    or floor.name in settings.floors_after_blend
+                )
+            ]
+            strictest = min(kept, key=lambda floor: floor.priority.level, default=None)
+            if (
+                strictest is not None
+                and strictest.priority.level < Priority(best).level
+            ):
+                best = strictest.priority.value
+                reason += f"; raised to {best}: {strictest.name}"
         value = _LABEL_TYPES[name](best)
         return _Decision(value, min(1.0, max(scores.get(best, 0.0), 0.05)), reason)
 
@@ -827,12 +839,11 @@ class Classifier:
             lines.append(
                 f"priority raised to {priority.value}: safe default for a vague ticket"
             )
-        held_floor: Priority | None = None
+        held_floors: list[Floor] = []
         for floor in rules.priority.floors:
             if not self._floor_applies(floor, scores, impact, urgency):
                 continue
-            if held_floor is None or floor.priority.level < held_floor.level:
-                held_floor = floor.priority
+            held_floors.append(floor)
             if floor.priority.level < priority.level:
                 priority = floor.priority
                 detail = (
@@ -850,7 +861,7 @@ class Classifier:
         if not urgency_found:
             confidence *= 0.8
         lines[-1] += f" ({confidence:.2f})" if len(lines) == 3 else ""
-        return _Decision(priority, confidence, "\n".join(lines), held_floor)
+        return _Decision(priority, confidence, "\n".join(lines), tuple(held_floors))
 
     def _operational_request(self, scores: _Scores) -> bool:
         """Return whether a request names a deadline or a production effect."""

@@ -222,6 +222,7 @@ class TextModel:
                         ngram_range=(1, 2),
                         sublinear_tf=True,
                         token_pattern=r"(?u)\b\w+\b",
+                        min_df=2,
                         dtype=np.float32,
                     ),
                 ),

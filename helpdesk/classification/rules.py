@@ -379,6 +379,11 @@ class ModelSettings(Strict):
         description="how many times worse a P1 parked at P3 or P4 is than any "
         "other miss; higher keeps more doubtful tickets at P2",
     )
+    floors_after_blend: list[str] | None = Field(
+        default=None,
+        description="names of the priority floors that hold after the blend; "
+        "all of them when unset",
+    )
     joint: bool = Field(
         default=True,
         description="decide type and category together, as a pair the "
@@ -473,6 +478,18 @@ class ClassificationRules(Strict):
             absent = [name for name in names if name not in levels]
             if absent:
                 raise ValueError(f"{what}.levels: no rule for {', '.join(absent)}")
+        floor_names = {floor.name for floor in self.priority.floors}
+        unknown_floors = [
+            name
+            for name in self.model.floors_after_blend or []
+            if name not in floor_names
+        ]
+        if unknown_floors:
+            raise ValueError(
+                f"model.floors_after_blend: no priority floor named "
+                f"{', '.join(repr(n) for n in unknown_floors)}; use names from "
+                f"priority.floors ({', '.join(sorted(floor_names))})"
+            )
         known = {*self.languages, ANY_LANGUAGE}
         for group_name, group in self.signal_groups().items():
             for tier, by_language in group.tiers().items():
