@@ -68,6 +68,29 @@ def _check_policy_file(path: Path | None) -> int | None:
     return None
 
 
+def _check_classifier_files() -> int | None:
+    """Check the classification rules and examples the worker will load.
+
+    Reads them without training, so `helpdesk up` stops at once on a broken
+    file rather than restarting a worker that exits on it.
+    """
+    from helpdesk.classification import EXAMPLES_DIR, load_rules
+    from helpdesk.classification.model import load_examples
+    from helpdesk.config import ConfigFileError
+    from helpdesk.settings import get_settings
+
+    settings = get_settings()
+    extra = settings.classification_examples
+    try:
+        rules = load_rules(settings.classification_file)
+        if rules.model.enabled:
+            load_examples([EXAMPLES_DIR, *([extra] if extra else [])])
+    except ConfigFileError as exc:
+        _echo(f"error: {exc}", error=True)
+        return EXIT_USAGE
+    return None
+
+
 def _check_distinct_ports(args: argparse.Namespace) -> int | None:
     """Print the problem and return 2 when two servers would share a port."""
     flags = {
@@ -114,6 +137,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     checks = (
         lambda: _check_distinct_ports(args),
         lambda: _check_policy_file(args.sla_policy),
+        _check_classifier_files,
         lambda: _check_data_dir(args.data_dir),
     )
     for check in checks:

@@ -351,3 +351,36 @@ def test_suspect_cache_file_is_not_loaded(
 
     assert again.train_seconds != first.train_seconds  # trained, not loaded
     assert again.predict(ticket("payout missing"))["category"].label == "payment"
+
+
+def test_ticket_without_letters_gets_the_safe_default() -> None:
+    result = get_classifier().classify(ticket("😡😡😡", "🔥🔥🔥💸💸 !!!"))
+
+    assert result.needs_triage
+    assert (result.type.value, result.category.value) == (
+        "service_request",
+        "user_system",
+    )
+    assert result.priority == Priority.P3
+    assert result.confidence <= 0.1
+    assert "no words, only symbols" in "\n".join(result.reasons)
+
+
+def test_lead_examples_add_to_the_built_in_ones(examples: Path) -> None:
+    from helpdesk.classification import use_rules
+
+    classifier = use_rules(examples=examples, cache_dir=examples.parent / "cache")
+    try:
+        assert classifier.examples == [EXAMPLES_DIR, examples]
+    finally:
+        use_rules()
+
+
+def test_unknown_floor_after_blend_is_rejected() -> None:
+    text = load_rules().model_dump(mode="json")
+    text["model"]["floors_after_blend"] = ["no such floor"]
+
+    with pytest.raises(
+        ConfigFileError, match="no priority floor named 'no such floor'"
+    ):
+        parse_rules(json.dumps(text))

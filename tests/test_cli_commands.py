@@ -226,3 +226,20 @@ def test_classify_rejects_unwritable_out(tmp_path: Path) -> None:
     assert result.returncode == 2, result.stdout + result.stderr
     assert f"error: cannot write {out}: No such file or directory" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_up_refuses_broken_examples_before_starting(tmp_path: Path) -> None:
+    examples = tmp_path / "examples.jsonl"
+    examples.write_text('{"title": "x", "expected": {"priority": "P9"}}\n')
+
+    result = helpdesk(
+        "up",
+        "--data-dir",
+        str(tmp_path / "data"),
+        env={"HELPDESK_CLASSIFICATION_EXAMPLES": str(examples)},
+    )
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{examples}:1: expected priority 'P9'" in result.stderr
+    assert "helpdesk is up" not in result.stdout
+    assert not (tmp_path / "data").exists()

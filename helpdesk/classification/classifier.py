@@ -185,6 +185,12 @@ class Classifier:
         vague = scores.get(f"category.{category.value.value}") < (
             rules.triage.min_category_score
         )
+        no_words = not any(ch.isalpha() for ch in intake.title + intake.description)
+        if no_words:
+            # Only emoji, digits and punctuation: a symbol such as 💸 may
+            # match a signal, but there is no report to classify.
+            category, ticket_type, priority = self._no_words(given)
+            vague = True
         reasons += [category.reason, ticket_type.reason, *priority.reason.split("\n")]
         decided = {"type": ticket_type, "category": category, "priority": priority}
         model = self.text_model()
@@ -192,7 +198,7 @@ class Classifier:
             guesses = model.predict(intake)
             # The model decides alone when it recognises the subject of a
             # ticket in which the rules found too little.
-            recognised = vague and self._model_sure(guesses)
+            recognised = vague and not no_words and self._model_sure(guesses)
             if vague and not recognised:
                 reasons.append(self._describe_unsure(guesses))
             vague = vague and not recognised
@@ -241,6 +247,23 @@ class Classifier:
             needs_triage=needs_triage,
             source="classifier",
             language=language.code if language else None,
+        )
+
+    def _no_words(
+        self, given: Mapping[str, Any]
+    ) -> tuple[_Decision, _Decision, _Decision]:
+        """Return the fallback decisions for a ticket without a single letter,
+        keeping the values the reporter gave."""
+        fallback = self.rules.fallback
+        reason = "safe default: the ticket has no words, only symbols"
+        return (
+            _Decision(
+                given["category"] or fallback.category, 0.1, f"category {reason}"
+            ),
+            _Decision(given["type"] or fallback.type, 0.1, f"type {reason}"),
+            _Decision(
+                given["priority"] or fallback.priority, 0.1, f"priority {reason}"
+            ),
         )
 
     # -- the text model ---------------------------------------------------

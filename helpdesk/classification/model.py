@@ -63,9 +63,15 @@ def _labels(
     counts: dict[str, int] = {}
     for _, label in found:
         counts[label] = counts.get(label, 0) + 1
-    kept = [
-        (row, label) for row, label in found if counts[label] >= MIN_EXAMPLES_PER_LABEL
-    ]
+    rare = sorted(label for label, n in counts.items() if n < MIN_EXAMPLES_PER_LABEL)
+    if rare and name != PAIR:
+        log.warning(
+            "classifier.model.rare_labels_left_out",
+            field=name,
+            labels=rare,
+            minimum=MIN_EXAMPLES_PER_LABEL,
+        )
+    kept = [(row, label) for row, label in found if label not in rare]
     return [row for row, _ in kept], [label for _, label in kept]
 
 
