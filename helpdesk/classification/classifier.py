@@ -14,10 +14,11 @@ attributes. Then it decides in this order:
    compromise is P1".
 
 Then the text model (`model.py`), trained on labelled tickets, gives its
-probabilities for each field, and each field takes the label with the
-highest blend of the two: `rules_weight` for the rules' choice plus the rest
-times the model's probability. A P1 that either side sees as likely keeps
-the ticket at P2 or higher.
+probabilities for each field. Type and category are chosen together as
+the pair with the highest product of blended scores (`rules_weight` for
+the rules' label plus the rest times the model's probability), among the
+pairs the examples use. Priority takes the highest blended score, then
+the P1 miss cost and the rules' priority floors may raise it.
 
 Every decision keeps the evidence that led to it as readable reasons.
 """
@@ -345,9 +346,9 @@ class Classifier:
     ) -> tuple[_Decision, _Decision] | None:
         """Decide type and category together, among the pairs the examples use.
 
-        Each field's labels score as in `_blend`; a pair scores the product of
-        its two labels' scores, and only pairs that the examples use often
-        enough to train on count. A value the reporter gave rules out the
+        Each field's labels score as in `_blend`. A pair scores the product
+        of its two labels' scores, and only pairs that the examples use
+        often enough to train on count. A value the reporter gave rules out the
         pairs without it. Returns None when no usable pair fits.
         """
         pair, type_guess, category_guess = (
@@ -421,9 +422,9 @@ class Classifier:
     ) -> tuple[str, str]:
         """Keep a ticket that may well be P1 at P2 or higher.
 
-        Parking a P1 at P3 or P4 costs `p1_miss_cost` times more than any
-        other miss, so P2 wins over a likelier P3 or P4 when the P1 score
-        times that cost outweighs the difference.
+        Parking a P1 at P3 or P4 costs `p1_miss_cost` on top of an ordinary
+        miss, so P2 wins over a likelier P3 or P4 when the P1 score times
+        that cost outweighs the difference between their scores.
         """
         if Priority(best).level <= 2:
             return best, reason

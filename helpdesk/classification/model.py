@@ -1,9 +1,9 @@
 """A text model that learns type, category and priority from labelled tickets.
 
-The rules in `classification.yaml` know the words that a lead listed; the
+The rules in `classification.yaml` match the words that a lead listed. The
 model learns from whole tickets that leads labelled (the JSONL files in
-`helpdesk/config/examples/`), so it also knows wording that nobody listed
-and weighs the signals against each other the way the labels did.
+`helpdesk/config/examples/`), so it also matches wording that no rule
+lists, and weighs the signals against each other the way the labels did.
 
 It is a logistic regression per field over character n-grams (which cope
 with inflection, typos and languages without a stemmer) and word unigrams
@@ -305,7 +305,7 @@ def cache_key(paths: Sequence[Path], settings: ModelSettings) -> str:
 
 
 def _private(path: Path) -> bool:
-    """Return whether `path` belongs to this user and nobody else can write it.
+    """Return whether `path` belongs to this user and no other user can write it.
 
     The cache holds pickles, and unpickling runs code, so a file that
     another user could have written is never loaded.
@@ -322,9 +322,9 @@ def load_or_train(
     """Return the model for these examples, from the cache when it has it.
 
     Training takes seconds to tens of seconds, so a trained model is kept
-    in `cache_dir` under a digest of its inputs; a change to an example or
-    a setting trains a new one. None trains without a cache. Raises
-    ConfigFileError for broken examples.
+    in `cache_dir` under a digest of its inputs. A change to an example or
+    a setting trains a new one, and `cache_dir` None trains every time.
+    Raises ConfigFileError for broken examples.
     """
     if cache_dir is None:
         return TextModel.train(load_examples(paths), settings)

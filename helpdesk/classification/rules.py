@@ -374,10 +374,10 @@ class ModelSettings(Strict):
         "examples use them, so a common label does not win every close call",
     )
     p1_miss_cost: float = Field(
-        default=4.0,
+        default=1.5,
         ge=0,
-        description="how many times worse a P1 parked at P3 or P4 is than any "
-        "other miss; higher keeps more doubtful tickets at P2",
+        description="extra cost of parking a P1 at P3 or P4, on top of an "
+        "ordinary miss; higher keeps more doubtful tickets at P2",
     )
     floors_after_blend: list[str] | None = Field(
         default=None,
