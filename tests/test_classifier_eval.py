@@ -28,16 +28,18 @@ class Floor:
 
 # The held-out sets: written by people who saw neither the rules nor the
 # examples, and never used to train or tune. Each was scored once with the
-# finished configuration (docs/benchmarks.md has those first figures); the
-# floors sit just under the figures now, to catch a regression. Holdout A
-# and C reword the kinds of the shared sample tickets, holdout B is a broad
-# week of tickets. Where a floor is below the target of the issue (priority
-# 75%, within one level 95%, no P1 at P3 or P4), the shortfall is real and
+# configuration of its day (docs/benchmarks.md has those first figures);
+# the floors sit just under the figures now, to catch a regression.
+# Holdouts A, C and D reword the kinds of the shared sample tickets (D was
+# written and scored after the last change), holdout B is a broad week of
+# tickets. Where a floor is below the target of the issue (priority 75%,
+# within one level 95%, no P1 at P3 or P4), the shortfall is real and
 # recorded in docs/benchmarks.md, not hidden here.
 HELD_OUT = {
-    "classification_holdout_a.jsonl": Floor(90, 0.88, 0.92, 0.68, 0.94, 1),
-    "classification_holdout_b.jsonl": Floor(100, 0.89, 0.90, 0.74, 0.96, 0),
-    "classification_holdout_c.jsonl": Floor(60, 0.86, 0.91, 0.65, 0.95, 0),
+    "classification_holdout_a.jsonl": Floor(90, 0.90, 0.93, 0.72, 0.95, 1),
+    "classification_holdout_b.jsonl": Floor(100, 0.93, 0.93, 0.73, 0.96, 0),
+    "classification_holdout_c.jsonl": Floor(60, 0.90, 0.93, 0.71, 0.96, 0),
+    "classification_holdout_d.jsonl": Floor(60, 0.93, 0.96, 0.76, 0.96, 0),
 }
 
 
