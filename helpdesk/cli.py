@@ -74,17 +74,16 @@ def _check_classifier_files() -> int | None:
     Reads them without training, so `helpdesk up` stops at once on a broken
     file rather than restarting a worker that exits on it.
     """
-    from helpdesk.classification import EXAMPLES_DIR, load_rules
+    from helpdesk.classification import example_sources, load_rules
     from helpdesk.classification.model import load_examples
     from helpdesk.config import ConfigFileError
     from helpdesk.settings import get_settings
 
     settings = get_settings()
-    extra = settings.classification_examples
     try:
         rules = load_rules(settings.classification_file)
         if rules.model.enabled:
-            load_examples([EXAMPLES_DIR, *([extra] if extra else [])])
+            load_examples(example_sources(settings.classification_examples))
     except ConfigFileError as exc:
         _echo(f"error: {exc}", error=True)
         return EXIT_USAGE

@@ -22,6 +22,7 @@ __all__ = [
     "ClassificationRules",
     "Classifier",
     "classify",
+    "example_sources",
     "get_classifier",
     "load_rules",
     "parse_rules",
@@ -34,6 +35,12 @@ EXAMPLES_DIR = builtin_path("examples")
 
 _lock = threading.Lock()
 _classifier: Classifier | None = None
+
+
+def example_sources(examples: str | Path | None = None) -> list[Path]:
+    """Return the example folders and files the text model learns from: the
+    built-in examples, and a lead's own file or folder when one is given."""
+    return [EXAMPLES_DIR, *([Path(examples)] if examples is not None else [])]
 
 
 def use_rules(
@@ -54,10 +61,9 @@ def use_rules(
     `~/.cache/helpdesk`.
     """
     global _classifier
-    sources = [EXAMPLES_DIR, *([Path(examples)] if examples is not None else [])]
     classifier = Classifier(
         load_rules(path),
-        sources if model else None,
+        example_sources(examples) if model else None,
         cache_dir or default_cache_dir(),
     )
     with _lock:
@@ -70,7 +76,9 @@ def get_classifier() -> Classifier:
     global _classifier
     with _lock:
         if _classifier is None:
-            _classifier = Classifier(load_rules(), [EXAMPLES_DIR], default_cache_dir())
+            _classifier = Classifier(
+                load_rules(), example_sources(), default_cache_dir()
+            )
         return _classifier
 
 

@@ -196,30 +196,9 @@ class Classifier:
         decided = {"type": ticket_type, "category": category, "priority": priority}
         model = self.text_model()
         if model is not None:
-            guesses = model.predict(intake)
-            # The model decides alone when it recognises the subject of a
-            # ticket in which the rules found too little.
-            recognised = vague and not no_words and self._model_sure(guesses)
-            if vague and not recognised:
-                reasons.append(self._describe_unsure(guesses))
-            vague = vague and not recognised
-            pair = guesses.get(PAIR) if rules.model.joint else None
-            # A vague ticket keeps the rules' safe default.
-            open_fields = [name for name in FIELDS if given[name] is None and not vague]
-            if pair is not None and {"type", "category"} & set(open_fields):
-                joint = self._blend_pair(
-                    decided, guesses, given, rules_count=not recognised
-                )
-                if joint is not None:
-                    decided["type"], decided["category"] = joint
-                    reasons.append(joint[0].reason)
-                    open_fields = [n for n in open_fields if n == "priority"]
-            for name in open_fields:
-                if name in guesses:
-                    decided[name] = self._blend(
-                        name, decided[name], guesses[name], rules_count=not recognised
-                    )
-                    reasons.append(decided[name].reason)
+            vague = self._apply_model(
+                model.predict(intake), decided, given, reasons, vague, no_words
+            )
         ticket_type, category, priority = (
             decided["type"],
             decided["category"],
@@ -268,6 +247,42 @@ class Classifier:
         )
 
     # -- the text model ---------------------------------------------------
+
+    def _apply_model(
+        self,
+        guesses: Mapping[str, FieldGuess],
+        decided: dict[str, _Decision],
+        given: Mapping[str, Any],
+        reasons: list[str],
+        vague: bool,
+        no_words: bool,
+    ) -> bool:
+        """Blend the model's guesses into `decided` and append the reasons.
+
+        Returns whether the ticket is still vague: a vague ticket keeps the
+        rules' safe default unless the model recognises its subject, and
+        then the model decides alone.
+        """
+        recognised = vague and not no_words and self._model_sure(guesses)
+        if vague and not recognised:
+            reasons.append(self._describe_unsure(guesses))
+            return True
+        open_fields = [name for name in FIELDS if given[name] is None]
+        if self.rules.model.joint and {"type", "category"} & set(open_fields):
+            joint = self._blend_pair(
+                decided, guesses, given, rules_count=not recognised
+            )
+            if joint is not None:
+                decided["type"], decided["category"] = joint
+                reasons.append(joint[0].reason)
+                open_fields = [name for name in open_fields if name == "priority"]
+        for name in open_fields:
+            if name in guesses:
+                decided[name] = self._blend(
+                    name, decided[name], guesses[name], rules_count=not recognised
+                )
+                reasons.append(decided[name].reason)
+        return False
 
     def _model_sure(self, guesses: Mapping[str, FieldGuess]) -> bool:
         """Return whether the model recognises a ticket the rules find vague.

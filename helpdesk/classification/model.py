@@ -108,13 +108,9 @@ def model_text(intake: TicketIntake, max_chars: int) -> str:
     )
 
 
-def load_examples(paths: Sequence[Path]) -> list[LabelledTicket]:
-    """Read labelled tickets from files and folders (every `*.jsonl` in them).
-
-    Raises ConfigFileError naming each bad line, or a path that does not
-    exist, cannot be read or contains no examples, so a worker refuses to start
-    on a broken examples file rather than training on part of it.
-    """
+def _example_files(paths: Sequence[Path]) -> list[Path]:
+    """Return the example files: each file named, and every `*.jsonl` in
+    each folder named. Raises ConfigFileError for a path that does not exist."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
@@ -127,9 +123,19 @@ def load_examples(paths: Sequence[Path]) -> list[LabelledTicket]:
                 "HELPDESK_CLASSIFICATION_EXAMPLES at a folder of labelled "
                 "*.jsonl files or at one such file"
             )
+    return files
+
+
+def load_examples(paths: Sequence[Path]) -> list[LabelledTicket]:
+    """Read labelled tickets from files and folders (every `*.jsonl` in them).
+
+    Raises ConfigFileError naming each bad line, or a path that does not
+    exist, cannot be read or contains no examples, so a worker refuses to start
+    on a broken examples file rather than training on part of it.
+    """
     tickets: list[LabelledTicket] = []
     problems: list[str] = []
-    for file in files:
+    for file in _example_files(paths):
         try:
             read, bad = read_labelled(file)
         except UnicodeDecodeError as exc:
@@ -282,13 +288,6 @@ def default_cache_dir() -> Path:
     return Path(base) / "helpdesk"
 
 
-def _example_files(paths: Sequence[Path]) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        files.extend(sorted(path.glob("*.jsonl")) if path.is_dir() else [path])
-    return files
-
-
 def cache_key(paths: Sequence[Path], settings: ModelSettings) -> str:
     """Return a digest of everything the trained model depends on: the
     examples' bytes, the model settings, the training code and the library
@@ -307,7 +306,7 @@ def cache_key(paths: Sequence[Path], settings: ModelSettings) -> str:
 def _private(path: Path) -> bool:
     """Return whether `path` belongs to this user and no other user can write it.
 
-    The cache holds pickles, and unpickling runs code, so a file that
+    The cache contains pickles, and unpickling runs code, so a file that
     another user could have written is never loaded.
     """
     info = path.stat()
