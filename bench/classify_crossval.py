@@ -1,8 +1,8 @@
 """Estimate accuracy on unseen tickets by leaving one examples file out.
 
 For each labelled file in the examples folder, trains the text model on all
-the other files, classifies the held-out file, and scores it; then prints
-each file's figures and the pooled ones, beside the rules alone. A file
+the other files, then classifies and scores the file left out. Prints each
+file's figures and the pooled ones, beside the rules alone. A file
 written without sight of the rules (the round2 files) gives an honest
 estimate for the rules too; the round1 files were used to tune the rules,
 so their rules-only figures are optimistic.
@@ -97,13 +97,13 @@ def main() -> int:
     held_out = [f for f in files if f.name.startswith(args.held)]
     rules_only = Classifier(rules, None)
     pooled, pooled_rules = EvalReport(), EvalReport()
-    for held in held_out:
-        classifier = Classifier(rules, [f for f in files if f != held])
-        report = evaluate_file(held, classifier)
-        baseline = evaluate_file(held, rules_only)
+    for left_out in held_out:
+        classifier = Classifier(rules, [f for f in files if f != left_out])
+        report = evaluate_file(left_out, classifier)
+        baseline = evaluate_file(left_out, rules_only)
         pooled.cases += report.cases
         pooled_rules.cases += baseline.cases
-        print(f"{held.name} ({len(report.cases)} tickets)")
+        print(f"{left_out.name} ({len(report.cases)} tickets)")
         print(f"  blended     {figures(report)}")
         print(f"  rules alone {figures(baseline)}", flush=True)
     print(f"all held-out files ({len(pooled.cases)} tickets)")

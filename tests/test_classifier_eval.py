@@ -16,7 +16,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "classification_holdout_b.jsonl"
 
 @dataclass(frozen=True)
 class Floor:
-    """The least a held-out set must keep scoring (fractions of its tickets)."""
+    """Minimum figures a held-out set must keep (fractions of its tickets)."""
 
     cases: int
     type: float

@@ -185,7 +185,7 @@ def test_model_disabled_in_the_rules_file(examples: Path) -> None:
     assert classifier.text_model() is None
 
 
-def test_examples_with_a_bad_line_name_the_file_and_line(tmp_path: Path) -> None:
+def test_bad_example_line_is_named(tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text(
         EXAMPLES[0] + "\n" + '{"title": "x", "expected": {"type": "oops"}}\n',

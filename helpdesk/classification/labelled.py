@@ -2,8 +2,8 @@
 
 The same format serves the eval command (`helpdesk classify --eval FILE`)
 and the examples the text model learns from (`helpdesk/config/examples/`).
-`expected` holds some or all of `type`, `category` and `priority`; missing
-optional intake fields get their defaults.
+`expected` contains some or all of `type`, `category` and `priority`.
+Missing optional intake fields get their defaults.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ def parse_labelled(text: str) -> tuple[str, TicketIntake, dict[str, str]]:
         raise ValueError(f"invalid JSON: {exc.msg} at column {exc.colno}") from exc
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object")
+
     expected = data.get("expected")
     if not isinstance(expected, dict):
         raise ValueError("missing 'expected' object with type, category or priority")
@@ -53,11 +54,13 @@ def parse_labelled(text: str) -> tuple[str, TicketIntake, dict[str, str]]:
             raise ValueError(
                 f"expected {name} {value!r} is not one of {', '.join(LABELS[name])}"
             )
+
     fields = {key: value for key, value in data.items() if key in _INTAKE_FIELDS}
     fields.setdefault("channel", "email")
     fields.setdefault("reporter", {"kind": "player"})
     if isinstance(fields.get("title"), str) and len(fields["title"]) > 200:
         fields["title"] = fields["title"][:200]
+
     try:
         intake = TicketIntake.model_validate(fields)
     except ValidationError as exc:
